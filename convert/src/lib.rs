@@ -1,0 +1,1 @@
+//! `tessera-convert`: the library behind the `tessera` command.

@@ -1,0 +1,1 @@
+//! `tessera-kernels`: run-time dispatched SIMD kernels, bit-identical to `tessera-reference`.

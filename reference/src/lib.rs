@@ -1,0 +1,1 @@
+//! `tessera-reference`: the scalar definition of every encoding and of matmul arithmetic.
