@@ -212,7 +212,10 @@ impl Encoding {
 
     /// Every block encoding (the ones that quantize and may be stored sparse).
     pub fn all_blocked() -> Vec<Encoding> {
-        Encoding::all().into_iter().filter(|e| e.is_blocked()).collect()
+        Encoding::all()
+            .into_iter()
+            .filter(|e| e.is_blocked())
+            .collect()
     }
 
     /// The on-disk id.
@@ -339,7 +342,9 @@ impl Encoding {
         if blocks == 0 {
             return Some(0);
         }
-        let full = blocks.checked_sub(1)?.checked_mul(self.block_bytes() as u64)?;
+        let full = blocks
+            .checked_sub(1)?
+            .checked_mul(self.block_bytes() as u64)?;
         full.checked_add(self.block_bytes_at(k, blocks - 1) as u64)
     }
 
@@ -404,7 +409,10 @@ mod tests {
         let q4a = Encoding::IntAffine { bits: 4 };
         assert_eq!(q4a.row_bytes(32), Some(36));
         assert_eq!(Encoding::Raw(RawType::F32).tensor_bytes(&[3, 5]), Some(60));
-        assert_eq!(Encoding::Raw(RawType::U8).tensor_bytes(&[1 << 32, 1 << 32]), None);
+        assert_eq!(
+            Encoding::Raw(RawType::U8).tensor_bytes(&[1 << 32, 1 << 32]),
+            None
+        );
         assert_eq!(q4.tensor_bytes(&[]), None);
     }
 }
