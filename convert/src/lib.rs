@@ -7,6 +7,7 @@
 pub mod allocate;
 pub mod dtype;
 pub mod error;
+pub mod metadata;
 pub mod recipe;
 pub mod source;
 pub mod stats;
