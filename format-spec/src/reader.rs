@@ -1,7 +1,6 @@
 //! The validating reader: parses a whole `.tsr` file from a byte slice, applying every rule of
 //! SPEC.md "Validation" in order, without hashing tensor data (that is [`TsrFile::verify`]).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,19 +13,22 @@ use crate::meta::MetaValue;
 use crate::tensor::{geometry, sparse_len, TensorInfo, TensorView};
 use crate::Encoding;
 
-/// Smallest possible tensor entry: a 1-byte name, rank 1, and the fixed fields.
-const MIN_TENSOR_ENTRY: u64 = 8 + 1 + 4 + 8 + 4 + 4 + 8 + 8 + 8;
-/// Smallest possible metadata entry: a 1-byte key, a tag and a 1-byte value.
-const MIN_METADATA_ENTRY: u64 = 8 + 1 + 1 + 1;
+/// Smallest tensor entry the parser can walk through (empty name, rank 0), so that counts are
+/// bounded by the bytes left while malformed entries still get their own specific error.
+const MIN_TENSOR_ENTRY: u64 = 8 + 4 + 4 + 4 + 8 + 8 + 8;
+/// Smallest metadata entry: an empty key, a tag and a 1-byte value.
+const MIN_METADATA_ENTRY: u64 = 8 + 1 + 1;
 
 /// Everything parsed from a file except the bytes themselves.
 #[derive(Debug)]
 struct Index {
     header: Header,
     metadata: Vec<(String, MetaValue)>,
-    metadata_by_key: HashMap<String, usize>,
+    /// Indices into `metadata`, sorted by key (binary search; no second copy of the keys).
+    metadata_by_key: Vec<u32>,
     tensors: Vec<TensorInfo>,
-    tensors_by_name: HashMap<String, usize>,
+    /// Indices into `tensors`, sorted by name.
+    tensors_by_name: Vec<u32>,
 }
 
 /// Knobs for [`TsrFile::parse_with`].
@@ -87,7 +89,9 @@ impl<'a> TsrFile<'a> {
     }
 
     pub fn get_metadata(&self, key: &str) -> Option<&MetaValue> {
-        let i = *self.index.metadata_by_key.get(key)?;
+        let i = find(&self.index.metadata_by_key, key, |i| {
+            &self.index.metadata[i].0
+        })?;
         Some(&self.index.metadata[i].1)
     }
 
@@ -97,7 +101,9 @@ impl<'a> TsrFile<'a> {
     }
 
     pub fn tensor(&self, name: &str) -> Option<TensorView<'_>> {
-        let i = *self.index.tensors_by_name.get(name)?;
+        let i = find(&self.index.tensors_by_name, name, |i| {
+            &self.index.tensors[i].name
+        })?;
         Some(self.tensor_at(i))
     }
 
@@ -277,24 +283,22 @@ fn parse_index(bytes: &[u8], options: ParseOptions) -> Result<Index> {
     })
 }
 
-type Metadata = (Vec<(String, MetaValue)>, HashMap<String, usize>);
+type Metadata = (Vec<(String, MetaValue)>, Vec<u32>);
 
 fn parse_metadata(c: &mut Cursor<'_>) -> Result<Metadata> {
     let n = c.count("metadata count", MAX_METADATA_ENTRIES, MIN_METADATA_ENTRY)?;
     let mut entries = Vec::with_capacity(n);
-    let mut by_key = HashMap::with_capacity(n);
-    for i in 0..n {
-        let at = c.offset();
-        let key = name(c, "metadata key")?;
+    let mut offsets = Vec::with_capacity(n);
+    for _ in 0..n {
+        offsets.push(c.offset());
+        let key = name(c, "metadata key")?.to_owned();
         let value = MetaValue::decode(c)?;
-        if by_key.insert(key.to_owned(), i).is_some() {
-            return Err(FormatError::DuplicateKey {
-                key: key.to_owned(),
-                offset: at,
-            });
-        }
-        entries.push((key.to_owned(), value));
+        entries.push((key, value));
     }
+    let by_key = sorted_by_name(n, |i| &entries[i].0).map_err(|dup| FormatError::DuplicateKey {
+        key: entries[dup].0.clone(),
+        offset: offsets[dup],
+    })?;
     Ok((entries, by_key))
 }
 
@@ -317,24 +321,49 @@ struct DataSection<'a> {
     alignment: u64,
 }
 
-type Tensors = (Vec<TensorInfo>, HashMap<String, usize>);
+type Tensors = (Vec<TensorInfo>, Vec<u32>);
 
 fn parse_tensors(c: &mut Cursor<'_>, data: &DataSection<'_>) -> Result<Tensors> {
     let n = c.count("tensor count", MAX_TENSORS, MIN_TENSOR_ENTRY)?;
     let mut tensors = Vec::with_capacity(n);
-    let mut by_name = HashMap::with_capacity(n);
-    for i in 0..n {
+    let mut offsets = Vec::with_capacity(n);
+    for _ in 0..n {
         let at = c.offset();
-        let info = parse_tensor(c, at, data)?;
-        if by_name.insert(info.name.clone(), i).is_some() {
-            return Err(FormatError::DuplicateTensor {
-                tensor: info.name,
-                offset: at,
-            });
-        }
-        tensors.push(info);
+        offsets.push(at);
+        tensors.push(parse_tensor(c, at, data)?);
     }
+    let by_name =
+        sorted_by_name(n, |i| &tensors[i].name).map_err(|dup| FormatError::DuplicateTensor {
+            tensor: tensors[dup].name.clone(),
+            offset: offsets[dup],
+        })?;
     Ok((tensors, by_name))
+}
+
+/// Indices `0..n` sorted by name. On duplicates, fails with the index of the first entry (in
+/// file order) whose name already appeared earlier.
+fn sorted_by_name<'s>(n: usize, name: impl Fn(usize) -> &'s str) -> Result<Vec<u32>, usize> {
+    // n <= MAX_TENSORS, MAX_METADATA_ENTRIES < 2^32.
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    // Stable: among equal names, file order is kept, so the later of a pair is a duplicate.
+    order.sort_by(|&a, &b| name(a as usize).cmp(name(b as usize)));
+    let duplicate = order
+        .windows(2)
+        .filter(|w| name(w[0] as usize) == name(w[1] as usize))
+        .map(|w| w[1] as usize)
+        .min();
+    match duplicate {
+        Some(i) => Err(i),
+        None => Ok(order),
+    }
+}
+
+/// Binary search of a [`sorted_by_name`] index.
+fn find<'s>(sorted: &[u32], wanted: &str, name: impl Fn(usize) -> &'s str) -> Option<usize> {
+    sorted
+        .binary_search_by(|&i| name(i as usize).cmp(wanted))
+        .ok()
+        .map(|k| sorted[k] as usize)
 }
 
 fn parse_tensor(c: &mut Cursor<'_>, at: u64, data: &DataSection<'_>) -> Result<TensorInfo> {
