@@ -1,0 +1,143 @@
+//! Blocks written byte by byte from SPEC-encodings.md decode to the values worked out by hand.
+
+use tessera_reference::{dequantize, Encoding, MxType, Weights};
+
+fn decode(encoding: Encoding, k: usize, bytes: &[u8]) -> Vec<f32> {
+    dequantize(&Weights {
+        encoding,
+        rows: 1,
+        k,
+        bytes,
+        sparse: false,
+    })
+    .unwrap()
+}
+
+#[test]
+fn q4_block() {
+    // d = 0.5 (f16 0x3800); u[i] = i % 16, so byte i = u[i] | u[i + 16] << 4 = i * 0x11.
+    let mut b = vec![0x00, 0x38];
+    b.extend((0..16u8).map(|i| i * 0x11));
+    let v = decode(Encoding::IntSym { bits: 4 }, 32, &b);
+    for (i, &x) in v.iter().enumerate() {
+        assert_eq!(x, 0.5 * ((i % 16) as f32 - 8.0), "element {i}");
+    }
+}
+
+#[test]
+fn q3_block_with_padding() {
+    // k = 3: one group, elements 3..32 are padding. d = -1 (f16 0xBC00), o = 4.
+    // u = [7, 0, 5]: 2-bit plane byte 0 = 3 | 0 << 2 ... no: byte i holds u[i + 8t] at bits 2t.
+    // u[0] low bits 3 -> byte 0, u[1] low 0 -> byte 1, u[2] low 1 -> byte 2. 1-bit plane: bits 0
+    // and 2 set (u[0] = 7 and u[2] = 5 have bit 2).
+    let mut b = vec![0x00, 0xBC];
+    b.extend([3, 0, 1, 0, 0, 0, 0, 0]);
+    b.extend([0b101, 0, 0, 0]);
+    let v = decode(Encoding::IntSym { bits: 3 }, 3, &b);
+    assert_eq!(v, vec![-3.0, 4.0, -1.0]);
+}
+
+#[test]
+fn q4a_block() {
+    // s = 0.25 (0x3400), m = -1 (0xBC00); group 0 codes all 3, group 1 codes all 15.
+    let mut b = vec![0x00, 0x34, 0x00, 0xBC];
+    b.extend([0x33; 16]);
+    b.extend([0xFF; 16]);
+    let v = decode(Encoding::IntAffine { bits: 4 }, 64, &b);
+    assert!(v[..32].iter().all(|&x| x == -0.25));
+    assert!(v[32..].iter().all(|&x| x == 2.75));
+}
+
+#[test]
+fn q2k_short_super_block() {
+    // k = 40: one short super-block of 2 groups, 8 + 2 * 8 bytes. d = 0.5 (0x3800).
+    // Sub-scales c = [3, -2, 0 ...] stored as c' = [35, 30, 32, 32, 32, 32, 32, 32]:
+    // byte j = c'[j] & 15 | (c'[j+4] & 15) << 4; high u16 bits 2g = c'[g] >> 4 = [2, 1, 2, 2, ...].
+    let c = [35u32, 30, 32, 32, 32, 32, 32, 32];
+    let mut b = vec![0x00, 0x38];
+    for j in 0..4 {
+        b.push(((c[j] & 15) | (c[j + 4] & 15) << 4) as u8);
+    }
+    let high: u16 = c
+        .iter()
+        .enumerate()
+        .map(|(g, &v)| ((v >> 4) as u16) << (2 * g))
+        .sum();
+    assert_eq!(high, 0b10_10_10_10_10_10_01_10);
+    b.extend(high.to_le_bytes());
+    // Group 0: u = 3 everywhere (q = 1): byte = 0b11111111. Group 1: u = 0 (q = -2).
+    b.extend([0xFF; 8]);
+    b.extend([0x00; 8]);
+    let v = decode(Encoding::IntSuper { bits: 2 }, 40, &b);
+    assert!(v[..32].iter().all(|&x| x == 1.5), "{:?}", &v[..4]); // 0.5 * 3 * 1
+    assert!(v[32..].iter().all(|&x| x == 2.0)); // 0.5 * (-2 * -2)
+}
+
+#[test]
+fn bfp_block() {
+    // e = 126 (scale 0.5), bfp4 codes u[i] = i % 16 -> (u - 8) * 0.5.
+    let mut b = vec![126];
+    b.extend((0..16u8).map(|i| i * 0x11));
+    let v = decode(Encoding::Bfp { bits: 4 }, 32, &b);
+    assert_eq!(v[0], -4.0);
+    assert_eq!(v[15], 3.5);
+    // e = 0xFF is NaN.
+    b[0] = 0xFF;
+    assert!(decode(Encoding::Bfp { bits: 4 }, 32, &b)
+        .iter()
+        .all(|x| x.is_nan()));
+    // e = 0 is 2^-127, an f32 subnormal, decoded exactly: code 9 -> 2^-127.
+    b[0] = 0;
+    assert_eq!(
+        decode(Encoding::Bfp { bits: 4 }, 32, &b)[9].to_bits(),
+        0x0040_0000
+    );
+}
+
+#[test]
+fn mx_blocks() {
+    // MXFP4: e = 128 (scale 2), element 0 = code 7 (6.0), element 16 = code 0xF (-6.0).
+    let mut b = vec![128];
+    b.extend([0u8; 16]);
+    b[1] = 0xF7;
+    let v = decode(Encoding::Mx(MxType::Fp4E2M1), 32, &b);
+    assert_eq!((v[0], v[16], v[1]), (12.0, -12.0, 0.0));
+    // MXINT8: e = 127, byte 64 -> 1.0, byte 0x81 -> -127/64.
+    let mut b = vec![127, 64, 0x81];
+    b.extend([0u8; 30]);
+    let v = decode(Encoding::Mx(MxType::Int8), 32, &b);
+    assert_eq!((v[0], v[1]), (1.0, -127.0 / 64.0));
+    // MXFP8 E4M3: e = 130 (8), byte 0x7E = 448 -> 3584; 0x7F NaN.
+    let mut b = vec![130, 0x7E, 0x7F];
+    b.extend([0u8; 30]);
+    let v = decode(Encoding::Mx(MxType::Fp8E4M3), 32, &b);
+    assert_eq!(v[0], 3584.0);
+    assert!(v[1].is_nan());
+    // MXFP6 E3M2: 6-bit code 0b0_111_11 (28) for element 0: low nibble 0xF in byte 0 of the
+    // 4-bit plane, top 2 bits 0b01 in byte 0 bits 0..2 of the 2-bit plane. e = 127.
+    let mut b = vec![127u8; 1];
+    b.extend([0u8; 24]);
+    b[1] = 0x0F;
+    b[1 + 16] = 0b01;
+    let v = decode(Encoding::Mx(MxType::Fp6E3M2), 32, &b);
+    assert_eq!(v[0], 28.0);
+    // E8M0 0xFF is NaN for every MX type.
+    b[0] = 0xFF;
+    assert!(decode(Encoding::Mx(MxType::Fp6E3M2), 32, &b)[0].is_nan());
+}
+
+#[test]
+fn raw_types() {
+    let v = decode(
+        Encoding::Raw(tessera_reference::RawType::BF16),
+        2,
+        &[0x80, 0x3F, 0x00, 0xC0],
+    );
+    assert_eq!(v, vec![1.0, -2.0]);
+    let v = decode(
+        Encoding::Raw(tessera_reference::RawType::F8E4M3),
+        2,
+        &[0x38, 0xFE],
+    );
+    assert_eq!(v, vec![1.0, -448.0]);
+}
