@@ -78,6 +78,12 @@ pub enum FormatError {
     InvalidBool { value: u8, offset: u64 },
     #[error("metadata key {key:?} at offset {offset} appears twice")]
     DuplicateKey { key: String, offset: u64 },
+    #[error("metadata key {key:?} at offset {offset} is reserved for {expected} values")]
+    ReservedKeyType {
+        key: String,
+        offset: u64,
+        expected: &'static str,
+    },
     #[error("directory has {extra} unread bytes at offset {offset}")]
     TrailingBytes { offset: u64, extra: u64 },
 

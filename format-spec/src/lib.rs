@@ -16,7 +16,7 @@ mod writer;
 
 pub use encoding::{Encoding, MxType, Path, RawType, GROUP, GROUPS_PER_SUPER_BLOCK};
 pub use error::{FormatError, Result};
-pub use meta::{tag as meta_tag, MetaArray, MetaValue};
+pub use meta::{reserved_key_type, tag as meta_tag, MetaArray, MetaValue};
 pub use reader::{MappedTsr, ParseOptions, TsrFile};
 pub use tensor::{TensorInfo, TensorView};
 pub use writer::{TensorWriter, Writer};

@@ -279,6 +279,33 @@ impl MetaArray {
     }
 }
 
+/// The type a reserved key must have (SPEC.md, "Reserved metadata keys"), as the expected tag
+/// and its name; `None` for keys with no fixed type.
+pub fn reserved_key_type(key: &str) -> Option<(u8, &'static str)> {
+    const STRING: Option<(u8, &str)> = Some((tag::STR, "string"));
+    match key {
+        "general.name" | "general.architecture" | "general.license" => STRING,
+        "tessera.converter" | "tessera.recipe" | "tessera.source.sha256" => STRING,
+        _ if key.starts_with("tessera.source.sha256.") || key.starts_with("source.metadata.") => {
+            STRING
+        }
+        _ if key.starts_with("tessera.rel_rmse.") => Some((tag::F64, "f64")),
+        _ => None,
+    }
+}
+
+/// Fails if `key` is reserved for another type than `value`'s. `offset` is for the error.
+pub(crate) fn check_reserved_key(key: &str, value: &MetaValue, offset: u64) -> Result<()> {
+    match reserved_key_type(key) {
+        Some((t, expected)) if value.tag() != t => Err(FormatError::ReservedKeyType {
+            key: key.to_owned(),
+            offset,
+            expected,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn decode_bool(c: &mut Cursor<'_>) -> Result<bool> {
     let offset = c.offset();
     match c.u8("bool value")? {

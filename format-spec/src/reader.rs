@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::cursor::Cursor;
 use crate::error::{FormatError, Result};
 use crate::layout::*;
-use crate::meta::MetaValue;
+use crate::meta::{check_reserved_key, MetaValue};
 use crate::tensor::{geometry, sparse_len, TensorInfo, TensorView};
 use crate::Encoding;
 
@@ -293,6 +293,7 @@ fn parse_metadata(c: &mut Cursor<'_>) -> Result<Metadata> {
         offsets.push(c.offset());
         let key = name(c, "metadata key")?.to_owned();
         let value = MetaValue::decode(c)?;
+        check_reserved_key(&key, &value, *offsets.last().expect("pushed above"))?;
         entries.push((key, value));
     }
     let by_key = sorted_by_name(n, |i| &entries[i].0).map_err(|dup| FormatError::DuplicateKey {

@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{FormatError, Result};
 use crate::layout::*;
-use crate::meta::{encode_str, MetaValue};
+use crate::meta::{check_reserved_key, encode_str, MetaValue};
 use crate::tensor::{geometry, sparse_len, Geometry, TensorInfo};
 use crate::Encoding;
 
@@ -169,6 +169,7 @@ impl Writer {
             });
         }
         value.check_limits()?;
+        check_reserved_key(key, &value, 0)?;
         self.keys.insert(key.to_owned());
         self.metadata.push((key.to_owned(), value));
         Ok(())

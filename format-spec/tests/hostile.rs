@@ -114,7 +114,7 @@ fn small_valid_file() -> Vec<u8> {
     let data = data64();
     let mut w = Entry::f32("w", 64);
     w.xxh3 = xxhash_rust::xxh3::xxh3_64(&data);
-    let dir = honest_directory(&[meta(b"general.name", &u8_value(1))], &[w]);
+    let dir = honest_directory(&[meta(b"model.id", &u8_value(1))], &[w]);
     seal(&header(), &data, &dir)
 }
 
@@ -490,13 +490,13 @@ fn empty_key_and_empty_tensor_name() {
 #[test]
 fn duplicate_metadata_keys() {
     let metas = [
-        meta(b"general.name", &u8_value(1)),
-        meta(b"general.name", &u8_value(2)),
+        meta(b"user.key", &u8_value(1)),
+        meta(b"user.key", &u8_value(2)),
     ];
     let bytes = seal(&header(), &[], &honest_directory(&metas, &[]));
     assert!(matches!(
         err(&bytes),
-        FormatError::DuplicateKey { ref key, offset } if key == "general.name" && offset > 64
+        FormatError::DuplicateKey { ref key, offset } if key == "user.key" && offset > 64
     ));
 }
 
@@ -887,4 +887,29 @@ fn a_million_tiny_entries_parse_fast() {
             2 * n
         );
     }
+}
+
+#[test]
+fn reserved_key_with_the_wrong_type() {
+    let bytes = seal(
+        &header(),
+        &[],
+        &honest_directory(&[meta(b"general.name", &u8_value(1))], &[]),
+    );
+    assert!(matches!(
+        err(&bytes),
+        FormatError::ReservedKeyType { ref key, expected: "string", .. } if key == "general.name"
+    ));
+    let bytes = seal(
+        &header(),
+        &[],
+        &honest_directory(&[meta(b"tessera.rel_rmse.w", &u8_value(1))], &[]),
+    );
+    assert!(matches!(
+        err(&bytes),
+        FormatError::ReservedKeyType {
+            expected: "f64",
+            ..
+        }
+    ));
 }

@@ -214,3 +214,23 @@ fn create_in_a_missing_directory_fails_cleanly() {
     ));
     assert!(!target.exists());
 }
+
+#[test]
+fn reserved_keys_must_have_their_type() {
+    let mut w = Writer::in_memory();
+    assert!(matches!(
+        w.set_metadata("general.architecture", MetaValue::U32(1)),
+        Err(FormatError::ReservedKeyType {
+            expected: "string",
+            ..
+        })
+    ));
+    w.set_metadata("general.architecture", MetaValue::Str("bert".into()))
+        .unwrap();
+    w.set_metadata("tessera.rel_rmse.w", MetaValue::F64(0.01))
+        .unwrap();
+    w.set_metadata("config.hidden_size", MetaValue::I64(384))
+        .unwrap();
+    let bytes = w.finish_to_vec().unwrap();
+    assert_eq!(TsrFile::parse(&bytes).unwrap().metadata().len(), 3);
+}
