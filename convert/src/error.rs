@@ -57,6 +57,12 @@ pub enum ConvertError {
     },
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error("{path}: writing tensor {tensor:?}: {reason}; nothing was written")]
+    Write {
+        path: PathBuf,
+        tensor: String,
+        reason: String,
+    },
     #[error("{path}: interrupted while writing tensor {tensor:?}; nothing was written")]
     Interrupted { path: PathBuf, tensor: String },
     #[error("{path}: verification failed: {reason}")]

@@ -73,9 +73,11 @@ fn typed(v: &Value) -> Option<MetaValue> {
                 MetaValue::F64(n.as_f64()?)
             }
         }
-        Value::Array(a) => MetaValue::Array(typed_array(a).unwrap_or_else(|| {
-            MetaArray::Str(vec![serde_json::to_string(a).unwrap_or_default()])
-        })),
+        Value::Array(a) => {
+            MetaValue::Array(typed_array(a).unwrap_or_else(|| {
+                MetaArray::Str(vec![serde_json::to_string(a).unwrap_or_default()])
+            }))
+        }
         Value::Null | Value::Object(_) => return None,
     })
 }
@@ -83,11 +85,15 @@ fn typed(v: &Value) -> Option<MetaValue> {
 /// An array of one scalar type; `None` if mixed or nested.
 fn typed_array(a: &[Value]) -> Option<MetaArray> {
     if a.iter().all(Value::is_boolean) {
-        return Some(MetaArray::Bool(a.iter().filter_map(Value::as_bool).collect()));
+        return Some(MetaArray::Bool(
+            a.iter().filter_map(Value::as_bool).collect(),
+        ));
     }
     if a.iter().all(Value::is_string) {
         return Some(MetaArray::Str(
-            a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
         ));
     }
     if a.iter().all(Value::is_i64) {
