@@ -12,8 +12,6 @@ use crate::planes;
 use crate::quantizer::{best_symmetric, round_code, weighted_err, GroupInput};
 
 const HEADER: usize = 8;
-/// Candidate steps of each group's float scale search.
-const GROUP_STEPS: i32 = 6;
 /// Candidates for the super-block scale: the largest group scale mapped to `-32 + t/4` and
 /// `31 + t/4`, `t` in `-D_STEPS..=D_STEPS`.
 const D_STEPS: i32 = 6;
@@ -121,7 +119,7 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
     let o = offset(bits);
     let scales: Vec<f32> = groups
         .iter()
-        .map(|&g| best_symmetric(g, o, GROUP_STEPS, |s| s).scale)
+        .map(|&g| best_symmetric(g, o, |s| s).scale)
         .collect();
     let smax = crate::quantizer::signed_absmax(&scales);
     let mut best_d = 0.0;

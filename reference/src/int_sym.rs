@@ -10,9 +10,6 @@ use crate::fp::{read_f16, to_f16_finite, write_f16};
 use crate::planes;
 use crate::quantizer::{best_symmetric, GroupInput};
 
-/// Candidate steps of the scale search (see `quantizer::best_symmetric`).
-const STEPS: i32 = 8;
-
 pub fn offset(bits: u32) -> i32 {
     1 << (bits - 1)
 }
@@ -41,7 +38,7 @@ pub fn is_zero(block: &[u8]) -> bool {
 }
 
 pub fn encode(bits: u32, g: GroupInput, out: &mut [u8]) {
-    let fit = best_symmetric(g, offset(bits), STEPS, to_f16_finite);
+    let fit = best_symmetric(g, offset(bits), to_f16_finite);
     write_codes(bits, fit.scale, &fit.q, out);
 }
 

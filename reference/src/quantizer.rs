@@ -78,44 +78,67 @@ pub fn refit_scale(g: GroupInput, q: &[i32; GROUP]) -> f32 {
     }
 }
 
+/// Levels the largest magnitude may map to, from `LOW * (o - 1)` to `HIGH * o + 1`: mapping it
+/// past the top level clips it, which pays off when the finer step helps the other 31 values.
+const LOW: f64 = 0.7;
+const HIGH: f64 = 1.6;
+/// Up to this `o` the whole window is searched exactly ([`sweep_symmetric`]); above it (7 and 8
+/// bits, where the exact walk would have thousands of steps) a grid of `GRID + 1` levels finds
+/// the region first.
+const SWEEP_MAX_O: i32 = 32;
+const GRID: i32 = 24;
+
 /// The best symmetric fit of a group with `2o` levels `[-o, o-1]`, where `round_scale` maps a
-/// real scale to a storable one (f16 rounding, or identity). The sign of the scale is searched
-/// too, so the larger-magnitude end of the group can use the extra level `-o`.
+/// real scale to a storable one (f16 rounding, or identity). Both signs of the scale are searched,
+/// so either end of the group can use the extra level `-o`.
 ///
-/// Candidates: the largest-magnitude element `m` mapped to `-o + t/8` and to `o - 1 + t/8` for
-/// `t` in `-steps..=steps` (the first family with a negative scale); each is quantized, refit
-/// by least squares, rounded, re-quantized, and scored by its decoded error.
-pub fn best_symmetric(
-    g: GroupInput,
-    o: i32,
-    steps: i32,
-    round_scale: impl Fn(f32) -> f32,
-) -> SymFit {
+/// Each candidate (codes, scale) is polished: the scale is rounded, the codes re-rounded, the
+/// scale refit by least squares, rounded and the codes re-rounded again; every stage is scored
+/// by its decoded error and the lowest wins (the first on ties).
+pub fn best_symmetric(g: GroupInput, o: i32, round_scale: impl Fn(f32) -> f32) -> SymFit {
     let m = signed_absmax(g.x);
-    let zero = SymFit {
+    let mut best = SymFit {
         scale: 0.0,
         q: [0; GROUP],
         err: weighted_err(g, |_| 0.0),
     };
     if m == 0.0 {
-        return zero;
+        return best;
     }
-    let mut best = zero;
-    let consider = |best: &mut SymFit, level: f32| {
-        let first = sym_codes(g, round_scale(m / level), o);
-        let refit = sym_codes(g, round_scale(refit_scale(g, &first.q)), o);
-        for fit in [first, refit] {
+    let amax = m.abs() as f64;
+    let polish = |best: &mut SymFit, scale: f32, q: &[i32; GROUP]| {
+        let scale = round_scale(scale);
+        let kept = SymFit {
+            scale,
+            q: *q,
+            err: weighted_err(g, |i| scale * q[i] as f32),
+        };
+        let requant = sym_codes(g, scale, o);
+        let refit = sym_codes(g, round_scale(refit_scale(g, &requant.q)), o);
+        for fit in [kept, requant, refit] {
             if fit.err < best.err {
                 *best = fit;
             }
         }
     };
-    for target in [-(o as f32), (o - 1) as f32] {
-        for t in -steps..=steps {
-            let level = target + t as f32 / 8.0;
-            if level.abs() >= 0.5 {
-                consider(&mut best, level);
+    for sign in [-1.0f32, 1.0] {
+        let mut around = window(o);
+        if o > SWEEP_MAX_O {
+            // Coarse grid first, then the exact walk within two grid steps of its best level.
+            let (lo, hi) = around;
+            let step = (hi - lo) / GRID as f64;
+            let mut best_grid = (f64::INFINITY, lo);
+            for n in 0..=GRID {
+                let level = lo + step * n as f64;
+                let fit = sym_codes(g, sign * (amax / level) as f32, o);
+                if fit.err < best_grid.0 {
+                    best_grid = (fit.err, level);
+                }
             }
+            around = (best_grid.1 - 2.0 * step, best_grid.1 + 2.0 * step);
+        }
+        if let Some((scale, q)) = sweep_symmetric(g, o, sign, around) {
+            polish(&mut best, scale, &q);
         }
     }
     // Snap: map the largest element exactly onto the integer level the best fit gave it. This
@@ -123,10 +146,104 @@ pub fn best_symmetric(
     if best.scale != 0.0 {
         let level = (m / best.scale).round_ties_even();
         if level.abs() >= 1.0 {
-            consider(&mut best, level);
+            let q = sym_codes(g, m / level, o).q;
+            polish(&mut best, m / level, &q);
         }
     }
     best
+}
+
+/// The search window in levels for the largest magnitude.
+fn window(o: i32) -> (f64, f64) {
+    (((o - 1) as f64 * LOW).max(0.5), o as f64 * HIGH + 1.0)
+}
+
+/// Exact least-squares search over a window of inverse scales `t` (the scale is `sign / t`).
+///
+/// For `t > 0` each code `q[i] = clamp(round(sign * x[i] * t), -o, o-1)` is a step function of
+/// `t`, changing at `t = (j + 1/2) / |x[i]|`. Between two steps the codes are fixed and the best
+/// scale is `sum w x q / sum w q^2`, with error `sum w x^2 - (sum w x q)^2 / sum w q^2`. Walking the
+/// steps in order with running sums finds the best interval exactly. The window `(lo, hi)` is in
+/// levels for the largest magnitude. Returns the (unrounded) scale and the codes, both for the
+/// original sign.
+pub fn sweep_symmetric(
+    g: GroupInput,
+    o: i32,
+    sign: f32,
+    (lo, hi): (f64, f64),
+) -> Option<(f32, [i32; GROUP])> {
+    let amax = g.x.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    if amax == 0.0 {
+        return None;
+    }
+    let (t_lo, t_hi) = (lo / amax, hi / amax);
+    let y: [f64; GROUP] = std::array::from_fn(|i| (sign * g.x[i]) as f64);
+    // Code magnitude of v at inverse scale t: the number of steps (j + 1/2) / |v| <= t, so that the
+    // codes and the step list below agree exactly (no rounding of v * t at ties).
+    let mag_at = |v: f64, t: f64, limit: i32| {
+        let mut mag = ((v.abs() * t + 0.5).floor() as i32).clamp(0, limit);
+        while mag > 0 && (mag as f64 - 0.5) / v.abs() > t {
+            mag -= 1;
+        }
+        while mag < limit && (mag as f64 + 0.5) / v.abs() <= t {
+            mag += 1;
+        }
+        mag
+    };
+    let limit = |v: f64| if v > 0.0 { o - 1 } else { o };
+    let mut q = [0i32; GROUP];
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    for i in 0..GROUP {
+        if y[i] != 0.0 {
+            q[i] = mag_at(y[i], t_lo, limit(y[i])) * if y[i] > 0.0 { 1 } else { -1 };
+        }
+        let w = g.imp[i] as f64;
+        a += w * y[i] * q[i] as f64;
+        b += w * (q[i] * q[i]) as f64;
+    }
+    // Steps inside the window: (t, element).
+    let mut steps: Vec<(f64, usize)> = Vec::new();
+    for (i, &v) in y.iter().enumerate() {
+        if v == 0.0 || g.imp[i] == 0.0 {
+            continue;
+        }
+        let mut mag = q[i].abs();
+        while mag < limit(v) {
+            let t = (mag as f64 + 0.5) / v.abs();
+            if t > t_hi {
+                break;
+            }
+            steps.push((t, i));
+            mag += 1;
+        }
+    }
+    steps.sort_by(|l, r| l.0.total_cmp(&r.0).then(l.1.cmp(&r.1)));
+    let score = |a: f64, b: f64| if b > 0.0 && a > 0.0 { a * a / b } else { 0.0 };
+    let mut best = (score(a, b), q);
+    for (n, &(t, i)) in steps.iter().enumerate() {
+        let w = g.imp[i] as f64;
+        let dq = if y[i] > 0.0 { 1 } else { -1 };
+        let old = q[i];
+        q[i] += dq;
+        a += w * y[i] * dq as f64;
+        b += w * ((q[i] * q[i]) - (old * old)) as f64;
+        // Score once every step at this t is applied.
+        if steps.get(n + 1).map(|s| s.0) != Some(t) && score(a, b) > best.0 {
+            best = (score(a, b), q);
+        }
+    }
+    let q = best.1;
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    for i in 0..GROUP {
+        let w = g.imp[i] as f64;
+        a += w * y[i] * q[i] as f64;
+        b += w * (q[i] * q[i]) as f64;
+    }
+    if b == 0.0 || a <= 0.0 {
+        return None;
+    }
+    // Back to the original sign: x ~ (sign * a / b) * q.
+    Some((sign * (a / b) as f32, q))
 }
 
 /// `floor(log2(|x|))` for a finite nonzero `x`, exact (subnormals included).
@@ -164,8 +281,69 @@ mod tests {
         let g = GroupInput { x: &x, imp: &imp };
         let m = signed_absmax(&x);
         let absmax = sym_codes(g, m / -8.0, 8);
-        let best = best_symmetric(g, 8, 8, |s| s);
+        let best = best_symmetric(g, 8, |s| s);
         assert!(best.err <= absmax.err);
         assert!(best.err > 0.0);
+    }
+}
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    /// Dense grid with refit: the brute-force search the exact walk must never lose to.
+    fn grid(g: GroupInput, o: i32) -> SymFit {
+        let m = signed_absmax(g.x);
+        let mut best = SymFit {
+            scale: 0.0,
+            q: [0; GROUP],
+            err: weighted_err(g, |_| 0.0),
+        };
+        for t in -16 * o..=16 * o {
+            for target in [-(o as f32), (o - 1) as f32] {
+                let level = target + t as f32 / 8.0;
+                if level.abs() < 0.5 {
+                    continue;
+                }
+                let first = sym_codes(g, m / level, o);
+                let refit = sym_codes(g, refit_scale(g, &first.q), o);
+                for fit in [first, refit] {
+                    if fit.err < best.err {
+                        best = fit;
+                    }
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn exact_walk_never_loses_to_a_dense_grid() {
+        let mut s = 12345u64;
+        let mut next = move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64).max(1e-12)
+        };
+        for o in [2, 4, 8, 16, 32] {
+            for _ in 0..60 {
+                // Gaussian values (Box-Muller).
+                let x: [f32; GROUP] = std::array::from_fn(|_| {
+                    let (u1, u2) = (next(), next());
+                    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+                });
+                let imp = [1.0; GROUP];
+                let g = GroupInput { x: &x, imp: &imp };
+                let exact = best_symmetric(g, o, |v| v);
+                let brute = grid(g, o);
+                // Equal up to the f32 rounding of the scale.
+                assert!(
+                    exact.err <= brute.err * (1.0 + 1e-6),
+                    "o {o}: {} > {}",
+                    exact.err,
+                    brute.err
+                );
+            }
+        }
     }
 }
