@@ -1,0 +1,5 @@
+//! x86-64 kernels: AVX2 (+FMA, F16C) and AVX-512 (F/BW/VL/DQ, optionally VNNI).
+
+pub(crate) mod avx2;
+pub(crate) mod avx512;
+mod planes;

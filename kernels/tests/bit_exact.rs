@@ -1,0 +1,341 @@
+//! Every kernel x every encoding x every tier this CPU runs, compared BIT FOR BIT (all NaNs equal)
+//! with `tessera-reference`: random bytes (every byte string is a valid block encoding), ragged
+//! shapes, adversarial scales and activations, unaligned activation buffers, sparse tensors.
+//!
+//! With `TESSERA_ISA` set, only that tier (and the scalar reference tier) is exercised, so
+//! `.ci/kernel-tiers.sh` can run the suite once per tier.
+
+use proptest::prelude::*;
+use tessera_format::{Encoding, Path};
+use tessera_kernels::{
+    available_isas, kernels, kernels_for, Isa, Kernels, QuantizedActivations, WeightView,
+};
+use tessera_reference as reference;
+
+/// The tiers under test: the forced one if `TESSERA_ISA` is set, else all available here.
+fn tiers() -> Vec<&'static Kernels> {
+    match std::env::var("TESSERA_ISA") {
+        Ok(name) if !name.is_empty() => {
+            vec![kernels().expect("TESSERA_ISA names a tier this CPU runs")]
+        }
+        _ => available_isas()
+            .into_iter()
+            .map(|i| kernels_for(i).unwrap())
+            .collect(),
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so failures replay from the printed seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// Random dense bytes of a `rows x k` tensor, with special scale values planted in some block
+/// headers and some blocks replaced by the encoding's zero block (so sparsifying drops them).
+fn weight_bytes(e: Encoding, rows: usize, k: usize, rng: &mut Rng, zero_fraction: u64) -> Vec<u8> {
+    let row_bytes = e.row_bytes(k as u64).unwrap() as usize;
+    let mut bytes: Vec<u8> = (0..rows * row_bytes).map(|_| rng.next() as u8).collect();
+    if !e.is_blocked() {
+        return bytes;
+    }
+    const F16: [u16; 8] = [
+        0x7E00, 0x7C00, 0xFC00, 0x0001, 0x8001, 0x7BFF, 0xFBFF, 0x0000,
+    ];
+    const E8M0: [u8; 5] = [0, 0xFF, 254, 1, 127];
+    let blocks = e.blocks_per_row(k as u64) as usize;
+    for r in 0..rows {
+        let mut at = r * row_bytes;
+        for b in 0..blocks {
+            let len = e.block_bytes_at(k as u64, b as u64);
+            let block = &mut bytes[at..at + len];
+            if rng.below(100) < zero_fraction {
+                block.copy_from_slice(&reference::zero_block(e, len));
+            } else if rng.below(5) == 0 {
+                match e.block_header_bytes() {
+                    1 => block[0] = E8M0[rng.below(5) as usize],
+                    _ => {
+                        let v = F16[rng.below(8) as usize].to_le_bytes();
+                        block[..2].copy_from_slice(&v);
+                        if matches!(e, Encoding::IntAffine { .. }) && rng.below(2) == 0 {
+                            block[2..4].copy_from_slice(&F16[rng.below(8) as usize].to_le_bytes());
+                        }
+                    }
+                }
+            }
+            at += len;
+        }
+    }
+    bytes
+}
+
+/// `m * k` activations, mostly ordinary, with planted extremes. `non_finite` plants a NaN or an
+/// infinity in one row.
+fn activations(m: usize, k: usize, rng: &mut Rng, non_finite: bool) -> Vec<f32> {
+    let mut x: Vec<f32> = (0..m * k).map(|_| rng.unit() * 4.0).collect();
+    if m * k > 0 {
+        for _ in 0..3 {
+            let i = rng.below((m * k) as u64) as usize;
+            x[i] = match rng.below(6) {
+                0 => 1e30,
+                1 => -3e38,
+                2 => 1e-40, // subnormal
+                3 => 65504.0,
+                4 => -0.0,
+                _ => 0.0,
+            };
+        }
+        // A group of exact zeros (scale 0).
+        let z = rng.below(k.div_ceil(32) as u64) as usize * 32;
+        let row = rng.below(m as u64) as usize;
+        for v in x[row * k + z..(row * k + z + 32).min(row * k + k)].iter_mut() {
+            *v = 0.0;
+        }
+        if non_finite {
+            let i = rng.below((m * k) as u64) as usize;
+            x[i] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][rng.below(3) as usize];
+        }
+    }
+    x
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> Result<(), String> {
+    if a.len() != b.len() {
+        return Err(format!("length {} vs {}", a.len(), b.len()));
+    }
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if !(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())) {
+            return Err(format!(
+                "element {i}: {x:e} ({:#010x}) vs reference {y:e} ({:#010x})",
+                x.to_bits(),
+                y.to_bits()
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct Case {
+    e: Encoding,
+    rows: usize,
+    k: usize,
+    m: usize,
+    sparse: bool,
+    seed: u64,
+}
+
+/// Runs every kernel of every tier on one case and compares with the reference.
+fn check(case: &Case) -> Result<(), String> {
+    let Case {
+        e,
+        rows,
+        k,
+        m,
+        sparse,
+        seed,
+    } = *case;
+    let ctx = |what: &str, isa: Isa| {
+        format!("{what} {e} rows={rows} k={k} m={m} sparse={sparse} seed={seed} tier={isa}")
+    };
+    let mut rng = Rng(seed | 1);
+    let dense = weight_bytes(e, rows, k, &mut rng, if sparse { 40 } else { 3 });
+    let bytes = if sparse {
+        reference::sparsify(e, rows, k, &dense).map_err(|err| err.to_string())?
+    } else {
+        dense
+    };
+    let rw = reference::Weights {
+        encoding: e,
+        rows,
+        k,
+        bytes: &bytes,
+        sparse,
+    };
+    let view = if sparse {
+        WeightView::new_sparse(e, rows, k, &bytes)
+    } else {
+        WeightView::new(e, rows, k, &bytes)
+    }
+    .map_err(|err| err.to_string())?;
+    let non_finite = rng.below(8) == 0;
+    // Unaligned activations: start 1..3 floats into a buffer.
+    let shift = 1 + rng.below(3) as usize;
+    let mut buffer = vec![0.0f32; shift];
+    buffer.extend(activations(m, k, &mut rng, non_finite));
+    let x = &buffer[shift..];
+
+    let want_deq = reference::dequantize(&rw).map_err(|err| err.to_string())?;
+    let want_float = reference::matmul(&rw, x, m, Path::Float).map_err(|err| err.to_string())?;
+    let want_int = if e.path() == Path::Integer {
+        Some(reference::matmul(&rw, x, m, Path::Integer).map_err(|err| err.to_string())?)
+    } else {
+        None
+    };
+    for kern in tiers() {
+        let isa = kern.isa();
+        let got = kern.dequantize(&view).map_err(|err| err.to_string())?;
+        same_bits(&got, &want_deq).map_err(|s| format!("{}: {s}", ctx("dequantize", isa)))?;
+        let got = kern
+            .gemm(&view, x, m, Path::Float)
+            .map_err(|err| err.to_string())?;
+        same_bits(&got, &want_float).map_err(|s| format!("{}: {s}", ctx("float gemm", isa)))?;
+        if let Some(want) = &want_int {
+            let got = kern
+                .gemm(&view, x, m, Path::Integer)
+                .map_err(|err| err.to_string())?;
+            same_bits(&got, want).map_err(|s| format!("{}: {s}", ctx("integer gemm", isa)))?;
+        }
+        // A row sub-range equals the same columns of the full result.
+        if rows > 2 {
+            let sub = 1..rows - 1;
+            let path = e.path();
+            let full = want_int.as_ref().unwrap_or(&want_float);
+            let mut out = vec![0.0; m * sub.len()];
+            kern.gemm_rows(&view, x, m, path, sub.clone(), &mut out)
+                .map_err(|err| err.to_string())?;
+            let want: Vec<f32> = (0..m)
+                .flat_map(|i| full[i * rows + sub.start..i * rows + sub.end].to_vec())
+                .collect();
+            same_bits(&out, &want).map_err(|s| format!("{}: {s}", ctx("gemm_rows", isa)))?;
+            let mut deq = vec![0.0; sub.len() * k];
+            kern.dequantize_rows(&view, sub.clone(), &mut deq)
+                .map_err(|err| err.to_string())?;
+            same_bits(&deq, &want_deq[sub.start * k..sub.end * k])
+                .map_err(|s| format!("{}: {s}", ctx("dequantize_rows", isa)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Shapes that hit every edge: K below / at / past 32 and 256, odd group counts, rows past the
+/// 8- and 16-row tiles, M from 1 to past 17.
+const SHAPES: [(usize, usize, usize); 9] = [
+    (1, 1, 1),
+    (3, 31, 2),
+    (17, 33, 3),
+    (16, 256, 1),
+    (5, 300, 17),
+    (33, 513, 2),
+    (9, 64, 20),
+    (2, 96, 5),
+    (24, 288, 1),
+];
+
+#[test]
+fn every_encoding_on_edge_shapes() {
+    for e in Encoding::all() {
+        for (i, &(rows, k, m)) in SHAPES.iter().enumerate() {
+            for sparse in [false, true] {
+                if sparse && !e.is_blocked() {
+                    continue;
+                }
+                let case = Case {
+                    e,
+                    rows,
+                    k,
+                    m,
+                    sparse,
+                    seed: 0x9E37_79B9 + 131 * i as u64 + e.id() as u64,
+                };
+                if let Err(msg) = check(&case) {
+                    panic!("{msg}");
+                }
+            }
+        }
+    }
+}
+
+fn any_encoding() -> impl Strategy<Value = Encoding> {
+    let all = Encoding::all();
+    (0..all.len()).prop_map(move |i| all[i])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_shapes_match_reference(
+        e in any_encoding(),
+        rows in 1usize..40,
+        k in 1usize..700,
+        m in prop_oneof![1usize..=17, 18usize..40],
+        sparse in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let sparse = sparse && e.is_blocked();
+        check(&Case { e, rows, k, m, sparse, seed }).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn activation_quantization_matches_reference(k in 1usize..300, m in 1usize..4, seed in any::<u64>()) {
+        let mut rng = Rng(seed | 1);
+        let non_finite = rng.below(4) == 0;
+        let x = activations(m, k, &mut rng, non_finite);
+        let ours = QuantizedActivations::new(&x, m, k).unwrap();
+        for r in 0..m {
+            let want = reference::quantize_activations(&x[r * k..(r + 1) * k]);
+            prop_assert_eq!(ours.codes(r), &want.q[..]);
+            prop_assert_eq!(ours.sums(r), &want.sum[..]);
+            prop_assert_eq!(ours.is_non_finite(r), want.non_finite);
+            same_bits(ours.scales(r), &want.scale).map_err(TestCaseError::fail)?;
+        }
+    }
+}
+
+#[test]
+fn thread_count_does_not_change_bits() {
+    let e = Encoding::IntSuper { bits: 4 };
+    let (rows, k, m) = (100, 320, 3);
+    let mut rng = Rng(7);
+    let bytes = weight_bytes(e, rows, k, &mut rng, 0);
+    let x = activations(m, k, &mut rng, false);
+    let view = WeightView::new(e, rows, k, &bytes).unwrap();
+    for kern in tiers() {
+        for path in [Path::Integer, Path::Float] {
+            let one = kern.gemm(&view, &x, m, path).unwrap();
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let par = pool.install(|| kern.par_gemm(&view, &x, m, path)).unwrap();
+                same_bits(&par, &one).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_typed_errors() {
+    let e = Encoding::IntSym { bits: 4 };
+    let bytes = vec![0u8; 2 * e.block_bytes()];
+    assert!(WeightView::new(e, 3, 32, &bytes).is_err());
+    assert!(WeightView::new(e, usize::MAX, usize::MAX, &bytes).is_err());
+    assert!(WeightView::new_sparse(e, 1 << 40, 32, &bytes).is_err());
+    let view = WeightView::new(e, 2, 32, &bytes).unwrap().named("blk.0.w");
+    let kern = kernels().unwrap();
+    assert!(kern.gemm(&view, &[0.0; 31], 1, Path::Integer).is_err());
+    let err = kern
+        .gemm_rows(&view, &[0.0; 32], 1, Path::Float, 1..3, &mut [0.0; 2])
+        .unwrap_err();
+    assert!(err.to_string().contains("blk.0.w"), "{err}");
+    let fp8 = Encoding::Mx(tessera_format::MxType::Fp8E4M3);
+    let bytes = vec![0u8; fp8.block_bytes()];
+    let view = WeightView::new(fp8, 1, 32, &bytes).unwrap();
+    assert!(kern.gemm(&view, &[0.0; 32], 1, Path::Integer).is_err());
+    // Bits set in the bitmap's padding are rejected.
+    let mut sparse = vec![0u8; 8];
+    sparse[0] = 0b100;
+    assert!(WeightView::new_sparse(e, 2, 32, &sparse).is_err());
+}
