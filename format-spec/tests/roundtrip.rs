@@ -154,3 +154,72 @@ fn metadata_set_after_tensors_is_kept() {
     let f = TsrFile::parse(&bytes).unwrap();
     assert_eq!(f.get_metadata("late"), Some(&MetaValue::Bool(false)));
 }
+
+#[test]
+#[cfg_attr(miri, ignore)] // files and mmap
+fn mapped_open_errors_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.tsr");
+    assert!(matches!(
+        MappedTsr::open(&missing),
+        Err(FormatError::Io { ref path, .. }) if path == &missing
+    ));
+    let empty = dir.path().join("empty.tsr");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(
+        MappedTsr::open(&empty),
+        Err(FormatError::TooShort { len: 0, .. })
+    ));
+    let cut = dir.path().join("cut.tsr");
+    let bytes = sample_file();
+    std::fs::write(&cut, &bytes[..bytes.len() - 1]).unwrap();
+    assert!(matches!(
+        MappedTsr::open(&cut),
+        Err(FormatError::MissingFooter)
+    ));
+}
+
+/// Figures, not a check: `cargo test -p tessera-format --release --test roundtrip -- --ignored
+/// --nocapture throughput`.
+#[test]
+#[ignore]
+fn throughput() {
+    use std::time::Instant;
+    const TENSORS: usize = 16;
+    const BYTES: usize = 32 << 20;
+    let data = bytes(BYTES, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.tsr");
+    let start = Instant::now();
+    let mut w = Writer::create(&path).unwrap();
+    for i in 0..TENSORS {
+        let name = format!("t{i}");
+        w.add_tensor(
+            &name,
+            &[BYTES as u64],
+            Encoding::Raw(RawType::U8),
+            false,
+            &data,
+        )
+        .unwrap();
+    }
+    w.finish().unwrap();
+    let write = start.elapsed();
+    let start = Instant::now();
+    let mapped = MappedTsr::open(&path).unwrap();
+    let open = start.elapsed();
+    let f = mapped.file();
+    let start = Instant::now();
+    f.verify().unwrap();
+    let verify = start.elapsed();
+    let file = f.bytes();
+    let gib = file.len() as f64 / (1u64 << 30) as f64;
+    eprintln!(
+        "{:.2} GiB in {}: write+fsync {:.2} GiB/s, mmap open {open:?}, verify {:.2} GiB/s on {} threads",
+        gib,
+        dir.path().display(),
+        gib / write.as_secs_f64(),
+        gib / verify.as_secs_f64(),
+        rayon::current_num_threads()
+    );
+}
