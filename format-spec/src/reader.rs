@@ -50,10 +50,23 @@ impl Default for ParseOptions {
 
 /// A parsed, validated view over the bytes of a `.tsr` file. Tensor bytes are borrowed, never
 /// copied.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TsrFile<'a> {
     bytes: &'a [u8],
     index: Arc<Index>,
+}
+
+// Not derived: that would print every byte of the file.
+impl std::fmt::Debug for TsrFile<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsrFile")
+            .field("len", &self.bytes.len())
+            .field("version", &self.version())
+            .field("alignment", &self.alignment())
+            .field("metadata", &self.index.metadata.len())
+            .field("tensors", &self.index.tensors.len())
+            .finish()
+    }
 }
 
 impl<'a> TsrFile<'a> {

@@ -178,11 +178,21 @@ fn bit_is_set(bitmap: &[u8], index: u64) -> bool {
 }
 
 /// A tensor's directory entry and its stored bytes, borrowed from the file.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct TensorView<'a> {
     pub info: &'a TensorInfo,
     /// Exactly `info.length` bytes at `info.offset`.
     pub bytes: &'a [u8],
+}
+
+// Not derived: that would print every byte of the tensor.
+impl std::fmt::Debug for TensorView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorView")
+            .field("info", self.info)
+            .field("bytes", &format_args!("[{} bytes]", self.bytes.len()))
+            .finish()
+    }
 }
 
 impl<'a> TensorView<'a> {
