@@ -171,11 +171,10 @@ impl Source {
         }
         shard_names.sort();
 
-        let mut shards = Vec::with_capacity(shard_names.len());
-        let mut tensors = Vec::with_capacity(listed.len());
-        let mut metadata = BTreeMap::new();
-        let mut found: HashMap<String, usize> = HashMap::with_capacity(listed.len());
-        for (si, shard_name) in shard_names.iter().enumerate() {
+        // Read every shard first, so that a tensor stored twice is reported as such before any
+        // disagreement with the index.
+        let mut read = Vec::with_capacity(shard_names.len());
+        for shard_name in &shard_names {
             let path = dir.join(shard_name);
             if !path.is_file() {
                 let tensor = map
@@ -189,21 +188,26 @@ impl Source {
                     tensor,
                 });
             }
-            let read = read_shard(&path)?;
-            for mut t in read.tensors {
+            read.push(read_shard(&path)?);
+        }
+        let mut found: HashMap<String, usize> = HashMap::with_capacity(listed.len());
+        for (si, r) in read.iter().enumerate() {
+            for t in &r.tensors {
                 if let Some(&other) = found.get(&t.name) {
                     return Err(ConvertError::DuplicateTensor {
-                        path: path.clone(),
-                        tensor: t.name,
-                        detail: format!(
-                            " (also in {})",
-                            shards
-                                .get(other)
-                                .map(|s: &Shard| s.path.display().to_string())
-                                .unwrap_or_default()
-                        ),
+                        path: r.shard.path.clone(),
+                        tensor: t.name.clone(),
+                        detail: format!(" (also in {})", read[other].shard.path.display()),
                     });
                 }
+                found.insert(t.name.clone(), si);
+            }
+        }
+        let mut shards = Vec::with_capacity(read.len());
+        let mut tensors = Vec::with_capacity(listed.len());
+        let mut metadata = BTreeMap::new();
+        for (si, (shard_name, r)) in shard_names.iter().zip(read).enumerate() {
+            for mut t in r.tensors {
                 match listed.get(&t.name) {
                     Some(s) if s == shard_name => {}
                     Some(s) => {
@@ -214,19 +218,18 @@ impl Source {
                     }
                     None => {
                         return Err(ConvertError::TensorUnlisted {
-                            path,
+                            path: r.shard.path.clone(),
                             tensor: t.name,
                         })
                     }
                 }
-                found.insert(t.name.clone(), si);
                 t.shard = si;
                 tensors.push(t);
             }
-            for (k, v) in read.metadata {
+            for (k, v) in r.metadata {
                 metadata.entry(k).or_insert(v);
             }
-            shards.push(read.shard);
+            shards.push(r.shard);
         }
         // Every listed tensor must have been found in its shard.
         let mut absent: Vec<(&String, &String)> = listed
