@@ -11,8 +11,12 @@ use crate::planes;
 
 /// Elements in one block.
 pub const ELEMS: usize = 2 * GROUP;
-/// Candidate steps of the range search.
-const STEPS: i32 = 10;
+/// How far (in steps of the full range) the fitted range may be pulled in from each end.
+const SHRINK: [f32; 6] = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5];
+/// Level counts `L + t/10`, `t` in `-STRETCH..=STRETCH`, tried on the full range.
+const STRETCH: i32 = 10;
+/// Least-squares refits per candidate.
+const REFITS: usize = 2;
 
 /// The integer view of group `half` (0 or 1) of a block.
 pub fn int_group(bits: u32, block: &[u8], half: usize) -> IntGroup {
@@ -41,6 +45,7 @@ pub fn is_zero(block: &[u8]) -> bool {
     read_f16(block, 0) == 0.0 && read_f16(block, 2) == 0.0
 }
 
+#[derive(Clone, Copy)]
 struct Fit {
     s: f32,
     m: f32,
@@ -89,8 +94,10 @@ fn refit(x: &[f32; ELEMS], imp: &[f32; ELEMS], u: &[u8; ELEMS]) -> Option<(f32, 
     Some((s as f32, m as f32))
 }
 
-/// Range search: `m` near the minimum and `s = (max - min) / (L + t/10)`, each refit by least
-/// squares, rounded to f16 and re-quantized; the lowest decoded error wins (first on ties).
+/// Range search: the fitted range `[lo', hi']` is the data's `[lo, hi]` pulled in from either
+/// end by `SHRINK` fractions of one step (clipping the extremes refines every other step); each
+/// candidate `s = (hi' - lo') / L`, `m = lo'` is rounded to f16 and quantized, then refit by
+/// least squares and re-quantized `REFITS` times; also the full range with `L + t/10` levels. The lowest decoded error wins (first on ties).
 pub fn encode(bits: u32, x: &[f32; ELEMS], imp: &[f32; ELEMS], out: &mut [u8]) {
     let top = (1i32 << bits) - 1;
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
@@ -105,25 +112,31 @@ pub fn encode(bits: u32, x: &[f32; ELEMS], imp: &[f32; ELEMS], out: &mut [u8]) {
         let m = if lo > hi { 0.0 } else { to_f16_finite(lo) };
         codes_for(x, imp, 0.0, m, top)
     } else {
-        let mut best: Option<Fit> = None;
-        let mut consider = |fit: Fit| {
-            if best.as_ref().is_none_or(|b| fit.err < b.err) {
-                best = Some(fit);
+        let mut best = codes_for(x, imp, 0.0, 0.0, top);
+        let step = (hi - lo) / top as f32;
+        let shrunk = SHRINK
+            .iter()
+            .flat_map(|&a| SHRINK.iter().map(move |&b| (a, b, top as f32)));
+        // At high widths the step matters more than the ends: also stretch the level count.
+        let stretched = (-STRETCH..=STRETCH).map(|t| (0.0, 0.0, top as f32 + t as f32 / 10.0));
+        for (a, b, levels) in shrunk.chain(stretched) {
+            let (l, h) = (lo + a * step, hi - b * step);
+            if h <= l {
+                continue;
             }
-        };
-        for t in -STEPS..=STEPS {
-            let levels = top as f32 + t as f32 / 10.0;
-            let s = to_f16_finite((hi - lo) / levels);
-            let m = to_f16_finite(lo);
-            let first = codes_for(x, imp, s, m, top);
-            let again = refit(x, imp, &first.u)
-                .map(|(s, m)| codes_for(x, imp, to_f16_finite(s), to_f16_finite(m), top));
-            consider(first);
-            if let Some(f) = again {
-                consider(f);
+            let (s, m) = (to_f16_finite((h - l) / levels), to_f16_finite(l));
+            let mut fit = codes_for(x, imp, s, m, top);
+            for round in 0..=REFITS {
+                if fit.err < best.err {
+                    best = fit;
+                }
+                let Some((s, m)) = refit(x, imp, &fit.u).filter(|_| round < REFITS) else {
+                    break;
+                };
+                fit = codes_for(x, imp, to_f16_finite(s), to_f16_finite(m), top);
             }
         }
-        best.unwrap_or_else(|| codes_for(x, imp, 0.0, 0.0, top))
+        best
     };
     write_f16(out, 0, best.s);
     write_f16(out, 2, best.m);

@@ -112,6 +112,26 @@ fn fit_with(
     (total, chosen)
 }
 
+/// Fixed sub-scales `c(g)`: codes re-rounded at the effective scale `d * c`.
+fn fit_fixed(
+    bits: u32,
+    groups: &[GroupInput],
+    d: f32,
+    c: impl Fn(usize) -> i32,
+) -> (f64, Vec<(i32, [i32; GROUP])>) {
+    let o = offset(bits);
+    let mut total = 0.0;
+    let mut chosen = Vec::with_capacity(groups.len());
+    for (n, g) in groups.iter().enumerate() {
+        let c = c(n);
+        let eff = d * c as f32;
+        let q: [i32; GROUP] = std::array::from_fn(|i| round_code(g.x[i], eff, -o, o - 1));
+        total += weighted_err(*g, |i| d * (c * q[i]) as f32);
+        chosen.push((c, q));
+    }
+    (total, chosen)
+}
+
 /// Quantizes `groups.len()` (1..=8) groups into a super-block of `8 + groups * 4b` bytes: each
 /// group's best float scale is found first, then the super-block scale `d` is searched and the
 /// sub-scales fitted to it.
@@ -134,6 +154,24 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
                     best_d = d;
                 }
             }
+        }
+    }
+    // The bounding candidate: every group's absmax scale rounded *up* to a multiple of d, so no
+    // element is clipped and each error is at most half of (its absmax scale + d).
+    let absmax: Vec<f32> = groups
+        .iter()
+        .map(|g| g.x.iter().fold(0.0f32, |m, v| m.max(v.abs())) / (o - 1) as f32)
+        .collect();
+    let amax = absmax.iter().fold(0.0f32, |m, &v| m.max(v));
+    if amax != 0.0 {
+        let mut d = to_f16_finite(amax / 31.0);
+        if d * 31.0 < amax {
+            d = half::f16::from_bits(half::f16::from_f32(d).to_bits() + 1).to_f32();
+        }
+        let fit = fit_fixed(bits, groups, d, |g| (absmax[g] / d).ceil().min(31.0) as i32);
+        if fit.0 < best.0 {
+            best = fit;
+            best_d = d;
         }
     }
     let mut c = [0i32; GROUPS];

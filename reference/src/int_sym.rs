@@ -8,7 +8,7 @@ use tessera_format::GROUP;
 use crate::block::IntGroup;
 use crate::fp::{read_f16, to_f16_finite, write_f16};
 use crate::planes;
-use crate::quantizer::{best_symmetric, GroupInput};
+use crate::quantizer::{best_symmetric, exact_fit, GroupInput, SymFit};
 
 pub fn offset(bits: u32) -> i32 {
     1 << (bits - 1)
@@ -38,7 +38,15 @@ pub fn is_zero(block: &[u8]) -> bool {
 }
 
 pub fn encode(bits: u32, g: GroupInput, out: &mut [u8]) {
-    let fit = best_symmetric(g, offset(bits), to_f16_finite);
+    let o = offset(bits);
+    let mut fit = best_symmetric(g, o, to_f16_finite);
+    // Canonical form: several (scale, codes) pairs can decode alike (negated, or halved scale with
+    // doubled codes); store the one `exact_fit` picks from the decoded values, so re-quantizing
+    // decoded values gives back the same bytes.
+    let decoded: [f32; GROUP] = std::array::from_fn(|i| fit.scale * fit.q[i] as f32);
+    if let Some(canon) = exact_fit(GroupInput { x: &decoded, imp: g.imp }, o, &to_f16_finite) {
+        fit = SymFit { err: fit.err, ..canon };
+    }
     write_codes(bits, fit.scale, &fit.q, out);
 }
 

@@ -67,13 +67,18 @@ pub fn emax_elem(t: MxType) -> i32 {
 /// lowest decoded error wins, the OCP rule on ties. All three are valid MX data: the standard
 /// fixes how a block decodes, not how its scale is chosen. An all-zero group gets `e = 0`.
 pub fn encode(t: MxType, g: GroupInput, out: &mut [u8]) {
+    encode_with(t, g, &[0, 1, -1], out)
+}
+
+/// Quantizes with the scale chosen among `floor rule + offset` for the given offsets.
+fn encode_with(t: MxType, g: GroupInput, offsets: &[i32], out: &mut [u8]) {
     let amax = g.x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let mut best: (f64, u8, [u8; GROUP]) = (0.0, 0, [0; GROUP]);
     if amax != 0.0 {
         let floor_rule = floor_log2(amax) - emax_elem(t) + 127;
         let mut first = true;
-        for e in [floor_rule, floor_rule + 1, floor_rule - 1] {
-            let e = e.clamp(0, 254) as u8;
+        for off in offsets {
+            let e = (floor_rule + off).clamp(0, 254) as u8;
             let scale = e8m0(e);
             let c: [u8; GROUP] = std::array::from_fn(|i| mx_elements::encode(t, g.x[i] / scale));
             let err = weighted_err(g, |i| mx_elements::decode(t, c[i]) * scale);
@@ -87,5 +92,56 @@ pub fn encode(t: MxType, g: GroupInput, out: &mut [u8]) {
     match t.bits() {
         8 => out[1..].copy_from_slice(&best.2),
         bits => planes::pack(bits, &best.2, &mut out[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Relative RMSE on Gaussian groups with the OCP floor rule alone and with the search.
+    fn gaussian_rel_rmse(t: MxType, offsets: &[i32]) -> f64 {
+        let mut s = 99u64;
+        let mut next = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64).max(1e-12)
+        };
+        let (mut num, mut den) = (0.0, 0.0);
+        let imp = [1.0f32; GROUP];
+        let mut block = vec![0u8; 1 + 4 * t.bits() as usize];
+        let mut back = [0.0f32; GROUP];
+        for _ in 0..2000 {
+            let x: [f32; GROUP] = std::array::from_fn(|_| {
+                let (u1, u2) = (next(), next());
+                ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+            });
+            encode_with(t, GroupInput { x: &x, imp: &imp }, offsets, &mut block);
+            decode(t, &block, &mut back);
+            for i in 0..GROUP {
+                num += ((x[i] - back[i]) as f64).powi(2);
+                den += (x[i] as f64).powi(2);
+            }
+        }
+        (num / den).sqrt()
+    }
+
+    #[test]
+    fn searched_scale_beats_the_floor_rule() {
+        for t in MxType::ALL {
+            let floor = gaussian_rel_rmse(t, &[0]);
+            let searched = gaussian_rel_rmse(t, &[0, 1, -1]);
+            println!("{t:?}: floor rule {floor:.4e}, searched {searched:.4e}");
+            assert!(searched < floor, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn zero_group_is_canonical() {
+        let x = [0.0f32; GROUP];
+        let imp = [1.0f32; GROUP];
+        let mut block = [0xAAu8; 17];
+        encode(MxType::Fp4E2M1, GroupInput { x: &x, imp: &imp }, &mut block);
+        assert_eq!(block, [0u8; 17]);
+        assert!(is_zero(MxType::Fp4E2M1, &block));
     }
 }

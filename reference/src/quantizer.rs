@@ -105,6 +105,9 @@ pub fn best_symmetric(g: GroupInput, o: i32, round_scale: impl Fn(f32) -> f32) -
     if m == 0.0 {
         return best;
     }
+    if let Some(exact) = exact_fit(g, o, &round_scale) {
+        return exact;
+    }
     let amax = m.abs() as f64;
     let polish = |best: &mut SymFit, scale: f32, q: &[i32; GROUP]| {
         let scale = round_scale(scale);
@@ -141,6 +144,10 @@ pub fn best_symmetric(g: GroupInput, o: i32, round_scale: impl Fn(f32) -> f32) -
             polish(&mut best, scale, &q);
         }
     }
+    // The plain absmax scale (no element clipped): its error bounds the result (SPEC-encodings.md,
+    // "Error bounds").
+    let plain = (amax / (o - 1).max(1) as f64) as f32;
+    polish(&mut best, plain, &sym_codes(g, plain, o).q);
     // Snap: map the largest element exactly onto the integer level the best fit gave it. This
     // finds the exact scale of values that are already `d * q` (re-quantizing decoded blocks).
     if best.scale != 0.0 {
@@ -151,6 +158,29 @@ pub fn best_symmetric(g: GroupInput, o: i32, round_scale: impl Fn(f32) -> f32) -
         }
     }
     best
+}
+
+/// Values that are already `d * q` for a storable `d` (a decoded block): the scale that maps the
+/// largest magnitude `m` onto the level `L` of largest `|L|` (the negative one first) for which
+/// every value divides exactly. This picks one representation among those that decode alike.
+pub fn exact_fit(g: GroupInput, o: i32, round_scale: &impl Fn(f32) -> f32) -> Option<SymFit> {
+    let m = signed_absmax(g.x);
+    for mag in (1..=o).rev() {
+        for level in [-mag, mag] {
+            if level == o {
+                continue; // not a code
+            }
+            let d = m / level as f32;
+            if round_scale(d) != d || d == 0.0 {
+                continue;
+            }
+            let q: [i32; GROUP] = std::array::from_fn(|i| round_code(g.x[i], d, -o, o - 1));
+            if (0..GROUP).all(|i| d * q[i] as f32 == g.x[i]) {
+                return Some(SymFit { scale: d, q, err: 0.0 });
+            }
+        }
+    }
+    None
 }
 
 /// The search window in levels for the largest magnitude.

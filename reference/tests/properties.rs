@@ -1,0 +1,274 @@
+//! Property tests (proptest) for every encoding: error bounds, canonical bytes, sparse == dense,
+//! gemv against an f64 sum, MX element tables, activation range.
+
+use proptest::prelude::*;
+use tessera_reference::*;
+
+const GROUP: usize = 32;
+
+fn encodings() -> Vec<Encoding> {
+    Encoding::all_blocked()
+}
+
+/// Rows of values on one of several scales, with exact zeros and the odd outlier.
+fn matrix(max_rows: usize, max_k: usize) -> impl Strategy<Value = (usize, usize, Vec<f32>)> {
+    (1..=max_rows, 1..=max_k, -2.0f32..2.0).prop_flat_map(|(rows, k, exp)| {
+        let scale = 10f32.powf(exp);
+        let cell = prop_oneof![
+            6 => (-1.0f32..1.0).prop_map(move |v| v * scale),
+            1 => Just(0.0f32),
+            1 => (-8.0f32..8.0).prop_map(move |v| v * scale),
+        ];
+        (Just(rows), Just(k), proptest::collection::vec(cell, rows * k))
+    })
+}
+
+fn amax(v: &[f32]) -> f64 {
+    v.iter().fold(0.0f64, |m, x| m.max(x.abs() as f64))
+}
+
+fn sse(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum()
+}
+
+/// The stated bound (SPEC-encodings.md, "Error bounds") on the squared error of one storage
+/// block's real elements `x` (padding excluded) with groups `x.chunks(32)`.
+fn block_sse_bound(e: Encoding, x: &[f32]) -> f64 {
+    let n = |v: &[f32]| v.len() as f64;
+    match e {
+        Encoding::IntSym { bits } => {
+            let o = (1u32 << (bits - 1)) as f64;
+            let a = amax(x);
+            n(x) * (a / (2.0 * (o - 1.0)) + a * 2f64.powi(-11)).powi(2)
+        }
+        Encoding::IntAffine { bits } => {
+            let top = ((1u32 << bits) - 1) as f64;
+            let lo = x.iter().fold(f64::INFINITY, |m, &v| m.min(v as f64));
+            let hi = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            n(x) * ((hi - lo) / (2.0 * top) + (lo.abs() + hi.abs() + (hi - lo)) * 2f64.powi(-10)).powi(2)
+        }
+        Encoding::IntSuper { bits } => {
+            let o = (1u32 << (bits - 1)) as f64;
+            let scales: Vec<f64> = x.chunks(GROUP).map(|g| amax(g) / (o - 1.0)).collect();
+            let d = scales.iter().fold(0.0f64, |m, &v| m.max(v)) / 31.0 * (1.0 + 2f64.powi(-10));
+            x.chunks(GROUP).zip(&scales).map(|(g, a)| n(g) * ((a + d) / 2.0).powi(2)).sum()
+        }
+        Encoding::Bfp { bits } => n(x) * (amax(x) * 2f64.powi(2 - bits as i32)).powi(2),
+        Encoding::Mx(t) => {
+            let m = match t {
+                MxType::Fp8E4M3 | MxType::Fp6E2M3 => 3,
+                MxType::Fp8E5M2 | MxType::Fp6E3M2 => 2,
+                MxType::Fp4E2M1 => 1,
+                MxType::Int8 => 6,
+            };
+            n(x) * (amax(x) * 2f64.powi(-m)).powi(2)
+        }
+        Encoding::Raw(_) => unreachable!(),
+    }
+}
+
+fn dense(e: Encoding, rows: usize, k: usize, bytes: &[u8]) -> Weights<'_> {
+    Weights { encoding: e, rows, k, bytes, sparse: false }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn round_trip_error_within_bound(ei in 0..32usize, (rows, k, v) in matrix(3, 300)) {
+        let e = encodings()[ei];
+        let bytes = quantize(e, rows, k, &v).unwrap();
+        let back = dequantize(&dense(e, rows, k, &bytes)).unwrap();
+        let per_block = e.block_elems();
+        for r in 0..rows {
+            for (b, chunk) in v[r * k..(r + 1) * k].chunks(per_block).enumerate() {
+                let start = r * k + b * per_block;
+                let got = sse(chunk, &back[start..start + chunk.len()]);
+                let bound = block_sse_bound(e, chunk) * (1.0 + 1e-6) + 1e-30;
+                prop_assert!(got <= bound, "{e} row {r} block {b}: {got} > {bound}");
+            }
+        }
+    }
+
+    #[test]
+    fn requantizing_decoded_values(ei in 0..32usize, (rows, k, v) in matrix(2, 200)) {
+        let e = encodings()[ei];
+        let bytes = quantize(e, rows, k, &v).unwrap();
+        let back = dequantize(&dense(e, rows, k, &bytes)).unwrap();
+        let again = quantize(e, rows, k, &back).unwrap();
+        // q{b} is canonical: the same bytes. bfp and MX give back the same values (the exact
+        // exponent is always a candidate, but another exact one may come first). Affine and
+        // super-block searches do not promise either (SPEC-encodings.md, "Quantizers").
+        if matches!(e, Encoding::IntSym { .. }) {
+            prop_assert_eq!(&again, &bytes, "{}", e);
+        }
+        if matches!(e, Encoding::IntSym { .. } | Encoding::Bfp { .. } | Encoding::Mx(_)) {
+            let back2 = dequantize(&dense(e, rows, k, &again)).unwrap();
+            prop_assert_eq!(back2, back, "{}", e);
+        }
+    }
+
+    #[test]
+    fn sparse_equals_dense(ei in 0..32usize, (rows, k, mut v) in matrix(3, 300), zero_every in 1..4usize) {
+        let e = encodings()[ei];
+        // Zero whole 64-element stretches so that some blocks of every geometry vanish.
+        for (i, x) in v.iter_mut().enumerate() {
+            if (i % k / 64) % zero_every == 0 {
+                *x = 0.0;
+            }
+        }
+        let bytes = quantize(e, rows, k, &v).unwrap();
+        let sparse = sparsify(e, rows, k, &bytes).unwrap();
+        prop_assert_eq!(&densify(e, rows, k, &sparse).unwrap(), &bytes);
+        let wd = dense(e, rows, k, &bytes);
+        let ws = Weights { bytes: &sparse, sparse: true, ..wd };
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        prop_assert_eq!(bits(dequantize(&wd).unwrap()), bits(dequantize(&ws).unwrap()));
+        let x: Vec<f32> = (0..2 * k).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
+        for p in [Path::Float, Path::Integer] {
+            if p == Path::Integer && e.path() != Path::Integer {
+                continue;
+            }
+            prop_assert_eq!(bits(matmul(&wd, &x, 2, p).unwrap()), bits(matmul(&ws, &x, 2, p).unwrap()));
+        }
+    }
+
+    #[test]
+    fn gemv_within_derived_bound_of_f64(ei in 0..32usize, (rows, k, v) in matrix(3, 300), xs in proptest::collection::vec(-4.0f32..4.0, 300)) {
+        let e = encodings()[ei];
+        let x = &xs[..k];
+        let bytes = quantize(e, rows, k, &v).unwrap();
+        let w = dense(e, rows, k, &bytes);
+        let wv = dequantize(&w).unwrap();
+        let u = f64::from(f32::EPSILON) / 2.0;
+        // Float path: 16 lanes of ceil(k/16) fmas, then 4 tree levels: n = ceil(k/16) + 4
+        // roundings on any partial sum; |error| <= gamma_n * sum |w x|.
+        let yf = matmul(&w, x, 1, Path::Float).unwrap();
+        let n = (k.div_ceil(16) + 4) as f64;
+        for r in 0..rows {
+            let row = &wv[r * k..(r + 1) * k];
+            let exact: f64 = row.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let mag: f64 = row.iter().zip(x).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            let bound = n * u / (1.0 - n * u) * mag;
+            prop_assert!((yf[r] as f64 - exact).abs() <= bound, "{e} float row {r}");
+        }
+        if e.path() != Path::Integer {
+            return Ok(());
+        }
+        // Integer path: the activation quantization error, |w| * sx / 2 per element, plus the
+        // rounding of each group's scale product and fma (2 per term, G terms) on the terms.
+        let a = quantize_activations(x);
+        let yi = matmul_quantized(&w, std::slice::from_ref(&a)).unwrap();
+        for r in 0..rows {
+            let groups = row_int_groups(&w, r).unwrap();
+            let (mut exact, mut quant_err, mut mag) = (0.0f64, 0.0f64, 0.0f64);
+            for (j, g) in groups.iter().enumerate() {
+                let g = g.unwrap();
+                let sx = a.scale[j] as f64;
+                let mut isum = 0.0;
+                for i in 0..GROUP.min(k - j * GROUP) {
+                    let wi = g.scale as f64 * (g.sub_scale * g.q[i]) as f64 + g.min.unwrap_or(0.0) as f64;
+                    exact += wi * x[j * GROUP + i] as f64;
+                    quant_err += wi.abs() * sx / 2.0;
+                    isum += (g.sub_scale * g.q[i]) as f64 * a.q[j * GROUP + i] as f64;
+                }
+                mag += (g.scale as f64 * sx * isum).abs();
+                mag += (g.min.unwrap_or(0.0) as f64 * sx * a.sum[j] as f64).abs();
+            }
+            let terms = 2.0 * groups.len() as f64 + 1.0;
+            let bound = quant_err * (1.0 + 1e-6) + 2.0 * terms * u * (mag + quant_err) + 1e-30;
+            prop_assert!((yi[r] as f64 - exact).abs() <= bound, "{e} integer row {r}: {} vs {exact} (bound {bound})", yi[r]);
+        }
+    }
+
+    #[test]
+    fn activations_never_minus_128(x in proptest::collection::vec(
+        prop_oneof![any::<f32>().prop_filter("finite", |v| v.is_finite()), -1.0f32..1.0, Just(-0.0f32)], 1..100)) {
+        let a = quantize_activations(&x);
+        prop_assert!(a.q.iter().all(|&q| q != -128));
+        for (j, s) in a.sum.iter().enumerate() {
+            let t: i32 = a.q[j * GROUP..(j + 1) * GROUP].iter().map(|&q| q as i32).sum();
+            prop_assert_eq!(*s, t);
+        }
+    }
+}
+
+/// Every MX element code decodes to the OCP v1.0 value, computed here from its bit fields.
+#[test]
+fn mx_element_tables_match_ocp() {
+    // (type, exponent bits, mantissa bits, bias)
+    let fp = [
+        (MxType::Fp8E4M3, 4, 3, 7),
+        (MxType::Fp8E5M2, 5, 2, 15),
+        (MxType::Fp6E2M3, 2, 3, 1),
+        (MxType::Fp6E3M2, 3, 2, 3),
+        (MxType::Fp4E2M1, 2, 1, 1),
+    ];
+    for (t, eb, mb, bias) in fp {
+        let width = 1 + eb + mb;
+        let mut finite = 0;
+        for code in 0u32..(1 << width) {
+            let s = if code >> (width - 1) == 1 { -1.0 } else { 1.0 };
+            let ex = ((code >> mb) & ((1 << eb) - 1)) as i32;
+            let m = (code & ((1 << mb) - 1)) as f64;
+            let expect = if ex == 0 {
+                s * m / f64::from(1 << mb) * 2f64.powi(1 - bias)
+            } else {
+                s * (1.0 + m / f64::from(1 << mb)) * 2f64.powi(ex - bias)
+            };
+            let got = mx::decode(t, &block_with(t, code as u8), 0);
+            let special = match t {
+                MxType::Fp8E4M3 => ex == 15 && m == 7.0,
+                MxType::Fp8E5M2 => ex == 31,
+                _ => false,
+            };
+            if special {
+                if t == MxType::Fp8E5M2 && m == 0.0 {
+                    assert_eq!(got, s as f32 * f32::INFINITY);
+                } else {
+                    assert!(got.is_nan(), "{t:?} {code:#x}");
+                }
+            } else {
+                finite += 1;
+                assert_eq!(got as f64, expect, "{t:?} code {code:#x}");
+            }
+        }
+        // OCP: E4M3 has 254 finite codes, E5M2 248, FP6 64, FP4 16.
+        let want = match t {
+            MxType::Fp8E4M3 => 254,
+            MxType::Fp8E5M2 => 248,
+            MxType::Fp4E2M1 => 16,
+            _ => 64,
+        };
+        assert_eq!(finite, want, "{t:?}");
+    }
+    for code in 0..=255u8 {
+        let got = mx::decode(MxType::Int8, &block_with(MxType::Int8, code), 0);
+        assert_eq!(got as f64, (code as i8) as f64 / 64.0);
+    }
+}
+
+mod mx {
+    use tessera_reference::{dequantize, Encoding, MxType, Weights};
+
+    /// Element `i` of an MX block decoded with the scale 1 (e = 127).
+    pub fn decode(t: MxType, block: &[u8], i: usize) -> f32 {
+        let w = Weights { encoding: Encoding::Mx(t), rows: 1, k: 32, bytes: block, sparse: false };
+        dequantize(&w).unwrap()[i]
+    }
+}
+
+/// An MX block with e = 127 and element 0 = `code`, the rest +0.
+fn block_with(t: MxType, code: u8) -> Vec<u8> {
+    let bits = t.bits();
+    let mut b = vec![0u8; 1 + 4 * bits as usize];
+    b[0] = 127;
+    let mut codes = [0u8; 32];
+    codes[0] = code;
+    if bits == 8 {
+        b[1..].copy_from_slice(&codes);
+    } else {
+        planes::pack(bits, &codes, &mut b[1..]);
+    }
+    b
+}
