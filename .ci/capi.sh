@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The C ABI suite:
+#   1. include/tessera.h must equal what cbindgen generates now (fails when stale);
+#   2. the staticlib and cdylib build in release;
+#   3. every examples/c/*.c compiles with the system cc (-std=c11 -Wall -Wextra -Werror) against
+#      the staticlib, and the header also parses as C++;
+#   4. examples/c/gemv.c, run on a .tsr written by the Rust helper (make_example_tsr), prints the
+#      same bits as the Rust kernels API (diffed line by line), linked statically and dynamically.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-target}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "--- header is up to date"
+if ! command -v cbindgen >/dev/null; then
+  cargo install cbindgen --locked
+fi
+cbindgen --quiet --config kernels/capi/cbindgen.toml --crate tessera-capi --output "$work/tessera.h"
+if ! diff -u include/tessera.h "$work/tessera.h"; then
+  echo "include/tessera.h is stale: regenerate it with" >&2
+  echo "  cbindgen --config kernels/capi/cbindgen.toml --crate tessera-capi --output include/tessera.h" >&2
+  exit 1
+fi
+if command -v c++ >/dev/null; then
+  c++ -std=c++17 -Wall -Wextra -Werror -fsyntax-only -x c++ include/tessera.h
+fi
+
+echo "--- build the libraries"
+cargo build --release -p tessera-capi
+lib="$target/release"
+test -f "$lib/libtessera_capi.a"
+test -f "$lib/libtessera_capi.so"
+
+echo "--- compile the C examples"
+for src in examples/c/*.c; do
+  name=$(basename "$src" .c)
+  cc -std=c11 -Wall -Wextra -Werror -Iinclude "$src" "$lib/libtessera_capi.a" \
+    -lpthread -ldl -lm -o "$work/$name"
+  cc -std=c11 -Wall -Wextra -Werror -Iinclude "$src" -L"$lib" -ltessera_capi \
+    -lpthread -ldl -lm -o "$work/$name-shared"
+done
+
+echo "--- run examples/c/gemv.c and compare with the Rust API, bit for bit"
+cargo run --release -p tessera-capi --example make_example_tsr -- \
+  "$work/example.tsr" "$work/expected.txt"
+"$work/gemv" "$work/example.tsr" >"$work/static.txt"
+diff -u "$work/expected.txt" "$work/static.txt"
+LD_LIBRARY_PATH="$lib" "$work/gemv-shared" "$work/example.tsr" >"$work/shared.txt"
+diff -u "$work/expected.txt" "$work/shared.txt"
+echo "C output matches the Rust API: $(wc -l <"$work/expected.txt") lines, $(grep -o ' [0-9a-f]\{8\}' "$work/expected.txt" | wc -l) f32 values"
