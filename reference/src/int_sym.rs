@@ -44,8 +44,18 @@ pub fn encode(bits: u32, g: GroupInput, out: &mut [u8]) {
     // doubled codes); store the one `exact_fit` picks from the decoded values, so re-quantizing
     // decoded values gives back the same bytes.
     let decoded: [f32; GROUP] = std::array::from_fn(|i| fit.scale * fit.q[i] as f32);
-    if let Some(canon) = exact_fit(GroupInput { x: &decoded, imp: g.imp }, o, &to_f16_finite) {
-        fit = SymFit { err: fit.err, ..canon };
+    if let Some(canon) = exact_fit(
+        GroupInput {
+            x: &decoded,
+            imp: g.imp,
+        },
+        o,
+        &to_f16_finite,
+    ) {
+        fit = SymFit {
+            err: fit.err,
+            ..canon
+        };
     }
     write_codes(bits, fit.scale, &fit.q, out);
 }

@@ -103,7 +103,9 @@ mod tests {
     fn gaussian_rel_rmse(t: MxType, offsets: &[i32]) -> f64 {
         let mut s = 99u64;
         let mut next = move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64).max(1e-12)
         };
         let (mut num, mut den) = (0.0, 0.0);

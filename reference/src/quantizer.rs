@@ -176,7 +176,11 @@ pub fn exact_fit(g: GroupInput, o: i32, round_scale: &impl Fn(f32) -> f32) -> Op
             }
             let q: [i32; GROUP] = std::array::from_fn(|i| round_code(g.x[i], d, -o, o - 1));
             if (0..GROUP).all(|i| d * q[i] as f32 == g.x[i]) {
-                return Some(SymFit { scale: d, q, err: 0.0 });
+                return Some(SymFit {
+                    scale: d,
+                    q,
+                    err: 0.0,
+                });
             }
         }
     }

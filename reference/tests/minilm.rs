@@ -17,7 +17,8 @@ struct Tensor {
 }
 
 fn model_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/all-MiniLM-L6-v2/model.safetensors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/models/all-MiniLM-L6-v2/model.safetensors")
 }
 
 /// Every 2-D f32 tensor (the one 2-D integer tensor, `position_ids`, holds indices, not weights).
@@ -39,23 +40,45 @@ fn load(only: Option<&str>) -> Option<Vec<Tensor>> {
         if t.shape().len() != 2 || t.dtype() != safetensors::Dtype::F32 {
             continue;
         }
-        let values = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        out.push(Tensor { name, rows: t.shape()[0], k: t.shape()[1], values });
+        let values = t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        out.push(Tensor {
+            name,
+            rows: t.shape()[0],
+            k: t.shape()[1],
+            values,
+        });
     }
     Some(out)
 }
 
 fn rel_rmse(a: &[f32], b: &[f32]) -> f64 {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum();
+    let num: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum();
     let den: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
     (num / den).sqrt()
 }
 
 fn ours(e: Encoding, t: &Tensor) -> (f64, f64) {
     let bytes = quantize(e, t.rows, t.k, &t.values).expect("quantize");
-    let w = Weights { encoding: e, rows: t.rows, k: t.k, bytes: &bytes, sparse: false };
+    let w = Weights {
+        encoding: e,
+        rows: t.rows,
+        k: t.k,
+        bytes: &bytes,
+        sparse: false,
+    };
     let back = dequantize(&w).expect("dequantize");
-    (8.0 * bytes.len() as f64 / t.values.len() as f64, rel_rmse(&t.values, &back))
+    (
+        8.0 * bytes.len() as f64 / t.values.len() as f64,
+        rel_rmse(&t.values, &back),
+    )
 }
 
 /// ggml's reference rule for the symmetric legacy types (Q4_0, Q5_0), written from its
@@ -66,11 +89,17 @@ fn ggml_sym(t: &Tensor, bits: u32) -> f64 {
     let mut back = Vec::with_capacity(t.values.len());
     for row in t.values.chunks(t.k) {
         for g in row.chunks(32) {
-            let max = g.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+            let max = g
+                .iter()
+                .fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
             let d = max / -o;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             let dh = half::f16::from_f32(d).to_f32();
-            back.extend(g.iter().map(|&v| ((v * id + o + 0.5) as i32).min(2 * o as i32 - 1) as f32 - o).map(|q| q * dh));
+            back.extend(
+                g.iter()
+                    .map(|&v| ((v * id + o + 0.5) as i32).min(2 * o as i32 - 1) as f32 - o)
+                    .map(|q| q * dh),
+            );
         }
     }
     rel_rmse(&t.values, &back)
@@ -87,8 +116,14 @@ fn ggml_affine(t: &Tensor, bits: u32) -> f64 {
             let hi = g.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
             let d = (hi - lo) / top;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            let (dh, mh) = (half::f16::from_f32(d).to_f32(), half::f16::from_f32(lo).to_f32());
-            back.extend(g.iter().map(|&v| (((v - lo) * id + 0.5) as i32).min(top as i32) as f32 * dh + mh));
+            let (dh, mh) = (
+                half::f16::from_f32(d).to_f32(),
+                half::f16::from_f32(lo).to_f32(),
+            );
+            back.extend(
+                g.iter()
+                    .map(|&v| (((v - lo) * id + 0.5) as i32).min(top as i32) as f32 * dh + mh),
+            );
         }
     }
     rel_rmse(&t.values, &back)
@@ -131,7 +166,12 @@ fn assert_beats_legacy(t: &Tensor, ours: &dyn Fn(&str) -> f64) {
             _ => &[],
         };
         for r in rivals {
-            assert!(ours(r) < theirs, "{}: {r} {} >= {ggml} {theirs}", t.name, ours(r));
+            assert!(
+                ours(r) < theirs,
+                "{}: {r} {} >= {ggml} {theirs}",
+                t.name,
+                ours(r)
+            );
         }
     }
 }
@@ -174,7 +214,9 @@ const LAYER0_INTERMEDIATE: &[(&str, f64)] = &[
 
 #[test]
 fn layer0_intermediate_against_ggml() {
-    let Some(ts) = load(Some("encoder.layer.0.intermediate.dense.weight")) else { return };
+    let Some(ts) = load(Some("encoder.layer.0.intermediate.dense.weight")) else {
+        return;
+    };
     let t = &ts[0];
     // Figures from the issue (candle 0.11's port of ggml's quantizers, this tensor).
     let (q4_0, q4_k, q6_k, q8_0) = (8.77e-2, 7.56e-2, 1.86e-2, 5.47e-3);
@@ -194,7 +236,11 @@ fn layer0_intermediate_against_ggml() {
     let get = |n: &str| measured.iter().find(|m| m.0 == n).map(|m| m.1).unwrap();
     assert_eq!(LAYER0_INTERMEDIATE.len(), measured.len());
     for (name, bound) in LAYER0_INTERMEDIATE {
-        assert!(get(name) <= bound * 1.02, "{name}: {} > {bound} * 1.02", get(name));
+        assert!(
+            get(name) <= bound * 1.02,
+            "{name}: {} > {bound} * 1.02",
+            get(name)
+        );
     }
     assert_beats_legacy(t, &get);
     // 10% below Q8_0; the K-quant figures (Q4_K, Q6_K) are out of reach of 32-element groups
@@ -202,7 +248,11 @@ fn layer0_intermediate_against_ggml() {
     assert!(get("q8") < 0.9 * q8_0 && get("q8a") < 0.91 * q8_0);
     let best4 = get("q4").min(get("q4a"));
     let best6 = get("q6").min(get("q6a"));
-    println!("best 4-bit / Q4_K = {:.3}, best 6-bit / Q6_K = {:.3}", best4 / q4_k, best6 / q6_k);
+    println!(
+        "best 4-bit / Q4_K = {:.3}, best 6-bit / Q6_K = {:.3}",
+        best4 / q4_k,
+        best6 / q6_k
+    );
 }
 
 /// Per encoding, the largest rel-RMSE over every 2-D tensor of the model (measured; the test
@@ -249,6 +299,10 @@ fn every_tensor_table() {
     println!();
     for (name, bound) in WORST_OVER_MODEL {
         let i = all.iter().position(|e| e.name() == *name).unwrap();
-        assert!(worst[i] <= bound * 1.02, "{name}: {} > {bound} * 1.02", worst[i]);
+        assert!(
+            worst[i] <= bound * 1.02,
+            "{name}: {} > {bound} * 1.02",
+            worst[i]
+        );
     }
 }

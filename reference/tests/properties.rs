@@ -19,7 +19,11 @@ fn matrix(max_rows: usize, max_k: usize) -> impl Strategy<Value = (usize, usize,
             1 => Just(0.0f32),
             1 => (-8.0f32..8.0).prop_map(move |v| v * scale),
         ];
-        (Just(rows), Just(k), proptest::collection::vec(cell, rows * k))
+        (
+            Just(rows),
+            Just(k),
+            proptest::collection::vec(cell, rows * k),
+        )
     })
 }
 
@@ -28,7 +32,10 @@ fn amax(v: &[f32]) -> f64 {
 }
 
 fn sse(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum()
 }
 
 /// The stated bound (SPEC-encodings.md, "Error bounds") on the squared error of one storage
@@ -45,13 +52,17 @@ fn block_sse_bound(e: Encoding, x: &[f32]) -> f64 {
             let top = ((1u32 << bits) - 1) as f64;
             let lo = x.iter().fold(f64::INFINITY, |m, &v| m.min(v as f64));
             let hi = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-            n(x) * ((hi - lo) / (2.0 * top) + (lo.abs() + hi.abs() + (hi - lo)) * 2f64.powi(-10)).powi(2)
+            n(x) * ((hi - lo) / (2.0 * top) + (lo.abs() + hi.abs() + (hi - lo)) * 2f64.powi(-10))
+                .powi(2)
         }
         Encoding::IntSuper { bits } => {
             let o = (1u32 << (bits - 1)) as f64;
             let scales: Vec<f64> = x.chunks(GROUP).map(|g| amax(g) / (o - 1.0)).collect();
             let d = scales.iter().fold(0.0f64, |m, &v| m.max(v)) / 31.0 * (1.0 + 2f64.powi(-10));
-            x.chunks(GROUP).zip(&scales).map(|(g, a)| n(g) * ((a + d) / 2.0).powi(2)).sum()
+            x.chunks(GROUP)
+                .zip(&scales)
+                .map(|(g, a)| n(g) * ((a + d) / 2.0).powi(2))
+                .sum()
         }
         Encoding::Bfp { bits } => n(x) * (amax(x) * 2f64.powi(2 - bits as i32)).powi(2),
         Encoding::Mx(t) => {
@@ -68,7 +79,13 @@ fn block_sse_bound(e: Encoding, x: &[f32]) -> f64 {
 }
 
 fn dense(e: Encoding, rows: usize, k: usize, bytes: &[u8]) -> Weights<'_> {
-    Weights { encoding: e, rows, k, bytes, sparse: false }
+    Weights {
+        encoding: e,
+        rows,
+        k,
+        bytes,
+        sparse: false,
+    }
 }
 
 proptest! {
@@ -159,7 +176,7 @@ proptest! {
         // rounding of each group's scale product and fma (2 per term, G terms) on the terms.
         let a = quantize_activations(x);
         let yi = matmul_quantized(&w, std::slice::from_ref(&a)).unwrap();
-        for r in 0..rows {
+        for (r, &y) in yi.iter().enumerate() {
             let groups = row_int_groups(&w, r).unwrap();
             let (mut exact, mut quant_err, mut mag) = (0.0f64, 0.0f64, 0.0f64);
             for (j, g) in groups.iter().enumerate() {
@@ -177,7 +194,7 @@ proptest! {
             }
             let terms = 2.0 * groups.len() as f64 + 1.0;
             let bound = quant_err * (1.0 + 1e-6) + 2.0 * terms * u * (mag + quant_err) + 1e-30;
-            prop_assert!((yi[r] as f64 - exact).abs() <= bound, "{e} integer row {r}: {} vs {exact} (bound {bound})", yi[r]);
+            prop_assert!((y as f64 - exact).abs() <= bound, "{e} integer row {r}: {y} vs {exact} (bound {bound})");
         }
     }
 
@@ -253,7 +270,13 @@ mod mx {
 
     /// Element `i` of an MX block decoded with the scale 1 (e = 127).
     pub fn decode(t: MxType, block: &[u8], i: usize) -> f32 {
-        let w = Weights { encoding: Encoding::Mx(t), rows: 1, k: 32, bytes: block, sparse: false };
+        let w = Weights {
+            encoding: Encoding::Mx(t),
+            rows: 1,
+            k: 32,
+            bytes: block,
+            sparse: false,
+        };
         dequantize(&w).unwrap()[i]
     }
 }
