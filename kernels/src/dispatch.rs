@@ -118,7 +118,25 @@ pub fn kernels_for(isa: Isa) -> Result<&'static Kernels, KernelError> {
         let slot = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
         Ok(TABLES[slot].get_or_init(|| x86::table(isa)))
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        static TABLES: [OnceLock<Kernels>; 3] = [const { OnceLock::new() }; 3];
+        let slot = match isa {
+            Isa::NeonDotprod => 1,
+            Isa::NeonI8mm => 2,
+            _ => 0,
+        };
+        Ok(TABLES[slot].get_or_init(|| {
+            let (int_rows, float_rows, dequant_rows) = crate::arch::aarch64::entry_points(isa);
+            Kernels {
+                isa,
+                int_rows,
+                float_rows,
+                dequant_rows,
+            }
+        }))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     Ok(&SCALAR)
 }
 

@@ -13,11 +13,25 @@ pub enum Isa {
     Avx512,
     /// AVX-512 F/BW/VL/DQ with VNNI (`vpdpbusd`).
     Avx512Vnni,
+    /// aarch64 NEON (ARMv8.0): widening `smull`/`sadalp` dots.
+    Neon,
+    /// NEON with the dot-product extension (`sdot`).
+    NeonDotprod,
+    /// NEON with dotprod and the int8 matrix-multiply extension (`smmla` for gemm).
+    NeonI8mm,
 }
 
 impl Isa {
     /// Every tier this crate knows, slowest first.
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Vnni];
+    pub const ALL: [Isa; 7] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::Avx512,
+        Isa::Avx512Vnni,
+        Isa::Neon,
+        Isa::NeonDotprod,
+        Isa::NeonI8mm,
+    ];
 
     /// The name `TESSERA_ISA` accepts.
     pub const fn name(self) -> &'static str {
@@ -26,6 +40,9 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
+            Isa::Neon => "neon",
+            Isa::NeonDotprod => "neondotprod",
+            Isa::NeonI8mm => "neoni8mm",
         }
     }
 
@@ -54,6 +71,18 @@ impl Isa {
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => Isa::Avx512.is_available() && is_x86_feature_detected!("avx512vnni"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => false,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => {
+                Isa::Neon.is_available() && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonI8mm => {
+                Isa::NeonDotprod.is_available() && std::arch::is_aarch64_feature_detected!("i8mm")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }

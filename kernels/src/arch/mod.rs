@@ -3,3 +3,6 @@
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod aarch64;
