@@ -1,0 +1,352 @@
+//! Float path and dequantization on aarch64 (ARMv8.0 NEON, shared by every tier).
+//!
+//! A group's 32 weights decode to eight q-registers of f32 (elements 4q..4q+4). The contract's 16
+//! lane accumulators `a[k mod 16]` are four q-registers per output: quarter `q` of a group feeds
+//! accumulator `q mod 4`, quarters in increasing order, each through `vfmaq_f32` (fused). The
+//! fixed tree (8, 4, 2, 1) is then `a0 + a2`, `a1 + a3`, their sum, low + high pair, and the two
+//! lanes of that.
+
+use std::arch::aarch64::*;
+use std::arch::asm;
+use std::ops::Range;
+
+use tessera_format::{RawType, GROUP};
+
+use super::planes::stored_codes;
+use crate::codec::{family, group_len, group_params, mx_table, with_codec, Codec, FP4_DOUBLED};
+use crate::tile::TileCursor;
+use crate::WeightView;
+
+/// Lanes of absent rows read these zeros (longer than any block).
+static ZERO_BLOCK: [u8; 512] = [0; 512];
+
+/// Output rows and activation rows per float tile (4 x 4 = 16 accumulator registers).
+const FLOAT_ROWS: usize = 2;
+const FLOAT_ACTS: usize = 2;
+
+/// A group's 32 values as eight q-registers.
+type Group = [float32x4_t; 8];
+
+/// Float-path rows.
+///
+/// # Safety
+/// NEON; `x.len() == m * w.k()`, `out.len() == m * rows.len()`, rows inside `w`.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn float_rows(
+    w: &WeightView,
+    x: &[f32],
+    m: usize,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as this function's.
+    with_codec!(w.encoding(), C => unsafe { float_rows_impl::<C>(w, x, m, rows, out) })
+}
+
+/// Decodes `rows` to f32 into `out` (`rows.len() * k`).
+///
+/// # Safety
+/// NEON; `out.len() == rows.len() * w.k()`, rows inside `w`.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dequant_rows(w: &WeightView, rows: Range<usize>, out: &mut [f32]) {
+    // SAFETY: same contract as this function's.
+    with_codec!(w.encoding(), C => unsafe { dequant_rows_impl::<C>(w, rows, out) })
+}
+
+/// Widens 16 byte codes to four u32x4 (elements 0..4, 4..8, 8..12, 12..16).
+///
+/// # Safety
+/// The caller must enable `neon` (as for every helper below).
+#[inline(always)]
+unsafe fn widen_u8(v: uint8x16_t) -> [uint32x4_t; 4] {
+    let low = vmovl_u8(vget_low_u8(v));
+    let high = vmovl_high_u8(v);
+    [
+        vmovl_u16(vget_low_u16(low)),
+        vmovl_high_u16(low),
+        vmovl_u16(vget_low_u16(high)),
+        vmovl_high_u16(high),
+    ]
+}
+
+/// Zeroes lanes at or past `valid` (< 32).
+#[inline(always)]
+unsafe fn keep_first(v: &mut Group, valid: usize) {
+    let lane = [0u32, 1, 2, 3];
+    // SAFETY: `lane` is 4 u32.
+    let lane = unsafe { vld1q_u32(lane.as_ptr()) };
+    for (q, v) in v.iter_mut().enumerate() {
+        let limit = vdupq_n_u32(valid.saturating_sub(4 * q).min(4) as u32);
+        let keep = vcltq_u32(lane, limit);
+        *v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(*v), keep));
+    }
+}
+
+/// Four f16 values (as u16 bits) widened exactly to f32 (`fcvtl`, ARMv8.0).
+#[inline(always)]
+unsafe fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
+    let out: float32x4_t;
+    // SAFETY: pure register arithmetic, part of base aarch64 NEON.
+    unsafe {
+        asm!(
+            "fcvtl {out:v}.4s, {h:v}.4h",
+            out = lateout(vreg) out,
+            h = in(vreg) h,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
+/// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are +0.
+///
+/// # Safety
+/// `valid` elements of the raw type must be readable at `p`.
+#[inline(always)]
+unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> Group {
+    let mut out = [vdupq_n_f32(0.0); 8];
+    if valid == GROUP && matches!(C::RAW, RawType::F32 | RawType::F16 | RawType::BF16) {
+        for (q, o) in out.iter_mut().enumerate() {
+            // SAFETY: 32 whole elements are readable at `p`.
+            *o = unsafe {
+                let at = p.add(4 * q * C::RAW.size());
+                match C::RAW {
+                    RawType::F32 => vld1q_f32(at.cast()),
+                    RawType::F16 => f16x4_to_f32(vld1_u16(at.cast())),
+                    // bf16 is the top half of an f32.
+                    _ => vreinterpretq_f32_u32(vshll_n_u16::<16>(vld1_u16(at.cast()))),
+                }
+            };
+        }
+        return out;
+    }
+    let mut buf = [0.0f32; GROUP];
+    // SAFETY: `valid` elements of the raw type are readable at `p`.
+    let bytes = unsafe { std::slice::from_raw_parts(p, valid * C::RAW.size()) };
+    crate::codec::decode_raw_scalar(C::RAW, bytes, &mut buf[..valid]);
+    for (q, o) in out.iter_mut().enumerate() {
+        // SAFETY: `buf` is 32 floats.
+        *o = unsafe { vld1q_f32(buf.as_ptr().add(4 * q)) };
+    }
+    out
+}
+
+/// Group `g` of the block at `block` decoded to f32 by the contract; lanes at or past `valid` are
+/// +0.
+///
+/// # Safety
+/// `block` must point at a whole stored block of `C` (raw: `valid` elements).
+#[inline(always)]
+unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Group {
+    if C::FAMILY == family::RAW {
+        // SAFETY: same contract.
+        return unsafe { decode_raw::<C>(block, valid) };
+    }
+    // SAFETY: the block holds the header and the group's planes.
+    let (u, p) = unsafe {
+        (
+            stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+            group_params::<C>(block, g),
+        )
+    };
+    let sw = vdupq_n_f32(p.sw);
+    let mut out = [vdupq_n_f32(0.0); 8];
+    match C::FAMILY {
+        family::MX_FLOAT | family::MX_FP4 => {
+            // No gather on NEON: look the element values up one by one.
+            let mut codes = [0u8; GROUP];
+            let mut values = [0.0f32; GROUP];
+            // SAFETY: `codes` is 32 bytes.
+            unsafe {
+                vst1q_u8(codes.as_mut_ptr(), u[0]);
+                vst1q_u8(codes.as_mut_ptr().add(16), u[1]);
+            }
+            if C::FAMILY == family::MX_FP4 {
+                for (v, &c) in values.iter_mut().zip(&codes) {
+                    *v = FP4_DOUBLED[(c & 15) as usize];
+                }
+            } else {
+                let table = mx_table(C::MX);
+                for (v, &c) in values.iter_mut().zip(&codes) {
+                    *v = table[c as usize];
+                }
+            }
+            for (q, o) in out.iter_mut().enumerate() {
+                // SAFETY: `values` is 32 floats.
+                *o = vmulq_f32(unsafe { vld1q_f32(values.as_ptr().add(4 * q)) }, sw);
+            }
+        }
+        _ => {
+            for (half, &u) in u.iter().enumerate() {
+                // SAFETY: neon, as everywhere in this module.
+                for (i, wide) in unsafe { widen_u8(u) }.into_iter().enumerate() {
+                    let q = 4 * half + i;
+                    out[q] = match C::FAMILY {
+                        // (u - 128) as i32 is the stored byte as i8 after the 0x80 flip; here the
+                        // codes are the stored two's-complement bytes: sign-extend from bit 7.
+                        family::MX_INT8 => {
+                            let signed = vshrq_n_s32::<24>(vreinterpretq_s32_u32(vshlq_n_u32::<
+                                24,
+                            >(
+                                wide
+                            )));
+                            vmulq_f32(vcvtq_f32_s32(signed), sw)
+                        }
+                        // fma(s, u, m), one rounding.
+                        family::AFFINE => vfmaq_f32(vdupq_n_f32(p.mw), sw, vcvtq_f32_u32(wide)),
+                        _ => {
+                            let mut v =
+                                vsubq_s32(vreinterpretq_s32_u32(wide), vdupq_n_s32(C::OFFSET));
+                            if C::FAMILY == family::SUPER {
+                                v = vmulq_s32(v, vdupq_n_s32(p.mult));
+                            }
+                            vmulq_f32(vcvtq_f32_s32(v), sw)
+                        }
+                    };
+                }
+            }
+        }
+    }
+    if valid < GROUP {
+        // SAFETY: neon.
+        unsafe { keep_first(&mut out, valid) };
+    }
+    out
+}
+
+/// The contract's fixed tree over the 16 lanes held as four q-registers.
+#[inline(always)]
+unsafe fn reduce16(a: &[float32x4_t; 4]) -> f32 {
+    // h = 8: lanes l and l + 8, i.e. registers 0 + 2 and 1 + 3; h = 4: those two.
+    let a4 = vaddq_f32(vaddq_f32(a[0], a[2]), vaddq_f32(a[1], a[3]));
+    // h = 2: lanes (0, 2) and (1, 3); h = 1: the two results.
+    let a2 = vadd_f32(vget_low_f32(a4), vget_high_f32(a4));
+    vpadds_f32(a2)
+}
+
+#[inline(always)]
+unsafe fn float_rows_impl<C: Codec>(
+    w: &WeightView,
+    x: &[f32],
+    m_count: usize,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let n = rows.len();
+    let k = w.k();
+    let blocks = TileCursor::<FLOAT_ROWS>::blocks_per_row(w);
+    let groups = k.div_ceil(GROUP);
+    let gpb = if C::FAMILY == family::RAW {
+        1
+    } else {
+        C::GROUPS_PER_BLOCK
+    };
+    for tile in (0..n).step_by(FLOAT_ROWS) {
+        let nr = FLOAT_ROWS.min(n - tile);
+        for m0 in (0..m_count).step_by(FLOAT_ACTS) {
+            let na = FLOAT_ACTS.min(m_count - m0);
+            let mut acc = [[[vdupq_n_f32(0.0); 4]; FLOAT_ROWS]; FLOAT_ACTS];
+            let mut cursor = TileCursor::<FLOAT_ROWS>::new(w, rows.start + tile, nr);
+            let mut ptrs = [ZERO_BLOCK.as_ptr(); FLOAT_ROWS];
+            for b in 0..blocks {
+                ptrs.fill(ZERO_BLOCK.as_ptr());
+                let present = cursor.next_block(w, b, &mut ptrs);
+                if present == 0 {
+                    continue;
+                }
+                for g in 0..gpb.min(groups - b * gpb) {
+                    let j = b * gpb + g;
+                    let valid = group_len(k, j);
+                    let mut wv = [[vdupq_n_f32(0.0); 8]; FLOAT_ROWS];
+                    for r in 0..nr {
+                        if present >> r & 1 == 1 {
+                            // SAFETY: a stored block holds its header and planes (raw: `valid`
+                            // elements).
+                            wv[r] = unsafe { decode_group::<C>(ptrs[r], g, valid) };
+                        }
+                    }
+                    for (a, acc) in acc.iter_mut().enumerate().take(na) {
+                        let row = &x[(m0 + a) * k + j * GROUP..(m0 + a) * k + j * GROUP + valid];
+                        // SAFETY: neon.
+                        let xv = unsafe { load_group(row) };
+                        for (r, acc) in acc.iter_mut().enumerate().take(nr) {
+                            for q in 0..8 {
+                                acc[q % 4] = vfmaq_f32(acc[q % 4], wv[r][q], xv[q]);
+                            }
+                        }
+                    }
+                }
+            }
+            for (a, acc) in acc.iter().enumerate().take(na) {
+                for (r, acc) in acc.iter().enumerate().take(nr) {
+                    // SAFETY: neon.
+                    out[(m0 + a) * n + tile + r] = unsafe { reduce16(acc) };
+                }
+            }
+        }
+    }
+}
+
+/// Up to 32 activations as eight q-registers, zero past the slice's end.
+#[inline(always)]
+unsafe fn load_group(x: &[f32]) -> Group {
+    let mut out = [vdupq_n_f32(0.0); 8];
+    if x.len() == GROUP {
+        for (q, o) in out.iter_mut().enumerate() {
+            // SAFETY: the slice holds 32 floats.
+            *o = unsafe { vld1q_f32(x.as_ptr().add(4 * q)) };
+        }
+    } else {
+        let mut buf = [0.0f32; GROUP];
+        buf[..x.len()].copy_from_slice(x);
+        for (q, o) in out.iter_mut().enumerate() {
+            // SAFETY: `buf` is 32 floats.
+            *o = unsafe { vld1q_f32(buf.as_ptr().add(4 * q)) };
+        }
+    }
+    out
+}
+
+#[inline(always)]
+unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &mut [f32]) {
+    let k = w.k();
+    let blocks = TileCursor::<1>::blocks_per_row(w);
+    let groups = k.div_ceil(GROUP);
+    let gpb = if C::FAMILY == family::RAW {
+        1
+    } else {
+        C::GROUPS_PER_BLOCK
+    };
+    for (i, row) in rows.enumerate() {
+        let mut cursor = TileCursor::<1>::new(w, row, 1);
+        let mut ptr = [ZERO_BLOCK.as_ptr()];
+        let dst = &mut out[i * k..(i + 1) * k];
+        for b in 0..blocks {
+            let present = cursor.next_block(w, b, &mut ptr);
+            for g in 0..gpb.min(groups - b * gpb) {
+                let j = b * gpb + g;
+                let valid = group_len(k, j);
+                let d = &mut dst[j * GROUP..j * GROUP + valid];
+                if present == 0 {
+                    d.fill(0.0);
+                    continue;
+                }
+                // SAFETY: a stored block holds its header and planes.
+                let v = unsafe { decode_group::<C>(ptr[0], g, valid) };
+                if valid == GROUP {
+                    for (q, v) in v.iter().enumerate() {
+                        // SAFETY: `d` holds 32 floats.
+                        unsafe { vst1q_f32(d.as_mut_ptr().add(4 * q), *v) };
+                    }
+                } else {
+                    let mut buf = [0.0f32; GROUP];
+                    for (q, v) in v.iter().enumerate() {
+                        // SAFETY: `buf` is 32 floats.
+                        unsafe { vst1q_f32(buf.as_mut_ptr().add(4 * q), *v) };
+                    }
+                    d.copy_from_slice(&buf[..valid]);
+                }
+            }
+        }
+    }
+}
