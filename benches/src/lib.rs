@@ -1,1 +1,68 @@
-//! Helpers shared by the benchmarks.
+//! Helpers shared by the benchmarks: deterministic test bytes and robust timing.
+
+use std::time::Instant;
+
+/// `len` pseudo-random bytes (xorshift64*; every byte string is a valid block encoding).
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        out.extend_from_slice(&s.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// `len` activations in [-2, 2).
+pub fn random_activations(len: usize, seed: u64) -> Vec<f32> {
+    random_bytes(4 * len, seed)
+        .chunks_exact(4)
+        .map(|c| {
+            (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) >> 8) as f32 / (1u32 << 22) as f32 - 2.0
+        })
+        .collect()
+}
+
+/// Median wall time in seconds of `runs` calls of `f` (after one warm-up call).
+pub fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Nanoseconds the calling thread has spent on a CPU (Linux `/proc/thread-self/schedstat`), so
+/// single-thread figures are not inflated by other processes on a shared machine. `None` elsewhere.
+pub fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Median on-CPU seconds per call of `f` on this thread: 5 samples of `batch` calls each (the
+/// CPU clock ticks coarsely, so a sample should last a few tens of milliseconds). Wall time if
+/// the CPU clock is unavailable.
+pub fn median_cpu_secs(batch: usize, mut f: impl FnMut()) -> f64 {
+    let batch = batch.max(1);
+    if thread_cpu_ns().is_none() {
+        return median_secs(5, || (0..batch).for_each(|_| f())) / batch as f64;
+    }
+    f();
+    let mut t: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = thread_cpu_ns().unwrap_or(0);
+            (0..batch).for_each(|_| f());
+            thread_cpu_ns().unwrap_or(0).saturating_sub(start) as f64 * 1e-9 / batch as f64
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}

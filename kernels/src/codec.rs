@@ -61,6 +61,8 @@ pub(crate) trait Codec {
         family::RAW => 0,
         _ => 1 << (Self::BITS - 1),
     };
+    /// True if the block header's scales are f16 (else an E8M0 exponent).
+    const F16_SCALES: bool = matches!(Self::FAMILY, family::SYM | family::AFFINE | family::SUPER);
     /// Bits flipped in every stored code to make it unsigned (two's complement -> offset 128).
     const XOR: u8 = if Self::FAMILY == family::MX_INT8 {
         0x80

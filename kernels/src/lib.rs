@@ -28,6 +28,7 @@ mod codec;
 mod dispatch;
 mod error;
 mod isa;
+pub mod probe;
 mod scalar;
 mod tile;
 mod weights;

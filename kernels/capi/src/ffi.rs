@@ -194,3 +194,40 @@ pub(crate) unsafe fn free_handle<T>(ptr: *mut T) {
         drop(unsafe { Box::from_raw(ptr) });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tessera_last_error_message;
+
+    fn last_error() -> String {
+        // SAFETY: the library's message pointer is a valid C string until the next call.
+        unsafe { CStr::from_ptr(tessera_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_a_message() {
+        let status = guard(|| panic!("boom {}", 7));
+        assert_eq!(status, TesseraStatus::Panic);
+        assert!(last_error().contains("boom 7"), "{}", last_error());
+        let status = guard(|| std::panic::panic_any(42u8));
+        assert_eq!(status, TesseraStatus::Panic);
+        assert!(last_error().contains("unknown panic payload"));
+        assert_eq!(guard(|| Ok(())), TesseraStatus::Ok);
+        assert_eq!(last_error(), "");
+    }
+
+    #[test]
+    fn messages_keep_interior_nuls_visible() {
+        let status = guard(|| {
+            Err(CapiError::BadArgument {
+                arg: "x",
+                message: "a\0b".to_string(),
+            })
+        });
+        assert_eq!(status, TesseraStatus::BadArgument);
+        assert!(last_error().contains("a\\0b"), "{}", last_error());
+    }
+}

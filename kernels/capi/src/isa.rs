@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use tessera_kernels::{kernels, kernels_for, Isa, Kernels};
 
+
 use crate::ffi::{c_str, guard, Out};
 use crate::status::{CapiError, TesseraStatus};
 
@@ -83,7 +84,16 @@ pub unsafe extern "C" fn tessera_isa_force(name: *const c_char) -> TesseraStatus
             name: name.to_string(),
             known: Isa::ALL.map(Isa::name).join(", "),
         })?;
-        kernels_for(isa)?; // fails if this CPU cannot run it
+        if !isa.is_available() {
+            return Err(CapiError::IsaUnavailable {
+                name: name.to_string(),
+                available: tessera_kernels::available_isas()
+                    .iter()
+                    .map(|i| i.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let at = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(AUTO);
         FORCED.store(at, Ordering::Relaxed);
         Ok(())

@@ -78,6 +78,8 @@ pub(crate) enum CapiError {
     DimTooLarge { tensor: String, dim: u64 },
     #[error("unknown ISA tier {name:?} (known: {known}, or \"auto\")")]
     UnknownIsa { name: String, known: String },
+    #[error("ISA tier {name} cannot run on this CPU (available here: {available})")]
+    IsaUnavailable { name: String, available: String },
     #[error(transparent)]
     Format(#[from] FormatError),
     #[error(transparent)]
@@ -99,7 +101,7 @@ impl CapiError {
             | CapiError::TensorIndex { .. } => S::BadArgument,
             CapiError::NotFound { .. } => S::NotFound,
             CapiError::DimTooLarge { .. } => S::Unsupported,
-            CapiError::UnknownIsa { .. } => S::Isa,
+            CapiError::UnknownIsa { .. } | CapiError::IsaUnavailable { .. } => S::Isa,
             CapiError::Format(FormatError::Io { .. }) => S::Io,
             CapiError::Format(FormatError::TensorChecksum { .. }) => S::Checksum,
             CapiError::Format(_) => S::BadFile,

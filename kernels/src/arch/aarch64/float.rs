@@ -185,11 +185,8 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
                         // (u - 128) as i32 is the stored byte as i8 after the 0x80 flip; here the
                         // codes are the stored two's-complement bytes: sign-extend from bit 7.
                         family::MX_INT8 => {
-                            let signed = vshrq_n_s32::<24>(vreinterpretq_s32_u32(vshlq_n_u32::<
-                                24,
-                            >(
-                                wide
-                            )));
+                            let signed =
+                                vshrq_n_s32::<24>(vreinterpretq_s32_u32(vshlq_n_u32::<24>(wide)));
                             vmulq_f32(vcvtq_f32_s32(signed), sw)
                         }
                         // fma(s, u, m), one rounding.

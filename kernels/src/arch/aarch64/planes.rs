@@ -28,7 +28,9 @@ unsafe fn plane2(p: *const u8) -> Codes {
     let both = vcombine_u8(packed, packed);
     // Negative `ushl` counts shift right: elements 8t..8t+8 take the plane shifted by 2t.
     const LOW: [i8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, -2, -2, -2, -2, -2, -2, -2, -2];
-    const HIGH: [i8; 16] = [-4, -4, -4, -4, -4, -4, -4, -4, -6, -6, -6, -6, -6, -6, -6, -6];
+    const HIGH: [i8; 16] = [
+        -4, -4, -4, -4, -4, -4, -4, -4, -6, -6, -6, -6, -6, -6, -6, -6,
+    ];
     // SAFETY: the constants are 16 bytes.
     let (low, high) = unsafe { (vld1q_s8(LOW.as_ptr()), vld1q_s8(HIGH.as_ptr())) };
     let three = vdupq_n_u8(3);

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::planes::{group_codes, stored_codes};
+use super::planes::stored_codes;
 use crate::codec::{family, group_len, group_params, mx_table, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
@@ -84,45 +84,6 @@ pub(crate) unsafe fn dequant_rows(w: &WeightView, rows: Range<usize>, out: &mut 
     with_codec!(w.encoding(), C => unsafe { dequant_rows_impl::<C>(w, rows, out) })
 }
 
-/// 16 rows' 32 codes each -> 8 zmm, zmm `t` lane `r` = codes `4t..4t+4` of row `r`.
-#[inline(always)]
-unsafe fn transpose16(c: &[__m256i; 16]) -> [__m512i; 8] {
-    let pair = |lo: __m256i, hi: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
-    // Row order chosen so that the 128-bit lane shuffles below come out in natural row order.
-    let z = [
-        pair(c[0], c[4]),
-        pair(c[1], c[5]),
-        pair(c[2], c[6]),
-        pair(c[3], c[7]),
-        pair(c[8], c[12]),
-        pair(c[9], c[13]),
-        pair(c[10], c[14]),
-        pair(c[11], c[15]),
-    ];
-    let mut u = [_mm512_setzero_si512(); 8];
-    for h in 0..2 {
-        let z = &z[4 * h..4 * h + 4];
-        let t0 = _mm512_unpacklo_epi32(z[0], z[1]);
-        let t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-        let t2 = _mm512_unpacklo_epi32(z[2], z[3]);
-        let t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-        u[4 * h] = _mm512_unpacklo_epi64(t0, t2);
-        u[4 * h + 1] = _mm512_unpackhi_epi64(t0, t2);
-        u[4 * h + 2] = _mm512_unpacklo_epi64(t1, t3);
-        u[4 * h + 3] = _mm512_unpackhi_epi64(t1, t3);
-    }
-    [
-        _mm512_shuffle_i32x4::<0x88>(u[0], u[4]),
-        _mm512_shuffle_i32x4::<0x88>(u[1], u[5]),
-        _mm512_shuffle_i32x4::<0x88>(u[2], u[6]),
-        _mm512_shuffle_i32x4::<0x88>(u[3], u[7]),
-        _mm512_shuffle_i32x4::<0xDD>(u[0], u[4]),
-        _mm512_shuffle_i32x4::<0xDD>(u[1], u[5]),
-        _mm512_shuffle_i32x4::<0xDD>(u[2], u[6]),
-        _mm512_shuffle_i32x4::<0xDD>(u[3], u[7]),
-    ]
-}
-
 /// `acc + sum of the 4 u8 x s8 products` in every i32 lane.
 #[inline(always)]
 unsafe fn dot4<const VNNI: bool>(acc: __m512i, w: __m512i, x: __m512i) -> __m512i {
@@ -143,6 +104,252 @@ unsafe fn dot4<const VNNI: bool>(acc: __m512i, w: __m512i, x: __m512i) -> __m512
     }
 }
 
+/// Where the quantized activations of one call live (raw pointers: the m-block loop reads
+/// several rows per step).
+struct Acts {
+    codes: *const i8,
+    scales: *const f32,
+    sums: *const i32,
+    groups: usize,
+}
+
+/// Per-group weight data of one 16-row tile: transposed codes and per-row scale vectors.
+struct TileGroup {
+    wt: [__m512i; 8],
+    sw: __m512,
+    mw: __m512,
+    mult: __m512i,
+}
+
+/// Four rows' 16 bytes at `off` in one zmm: 128-bit lane `L` holds row `a + 4L`.
+#[inline(always)]
+unsafe fn load_4_rows(p: &[*const u8; INT_ROWS], a: usize, off: usize) -> __m512i {
+    // SAFETY: the caller guarantees 16 readable bytes at each `p[r] + off`.
+    unsafe {
+        let v = _mm512_castsi128_si512(_mm_loadu_si128(p[a].add(off).cast()));
+        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(p[a + 4].add(off).cast()));
+        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(p[a + 8].add(off).cast()));
+        _mm512_inserti32x4::<3>(v, _mm_loadu_si128(p[a + 12].add(off).cast()))
+    }
+}
+
+/// 16 rows' 16 bytes at `off` -> 4 zmm, zmm `s` lane `r` = dword `s` of row `r`.
+#[inline(always)]
+unsafe fn dwords_16x4(p: &[*const u8; INT_ROWS], off: usize) -> [__m512i; 4] {
+    // SAFETY: as `load_4_rows`.
+    let z: [__m512i; 4] = std::array::from_fn(|a| unsafe { load_4_rows(p, a, off) });
+    // A 4x4 dword transpose inside every 128-bit lane; lane L dword a is then row a + 4L.
+    let t0 = _mm512_unpacklo_epi32(z[0], z[1]);
+    let t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    let t2 = _mm512_unpacklo_epi32(z[2], z[3]);
+    let t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    [
+        _mm512_unpacklo_epi64(t0, t2),
+        _mm512_unpackhi_epi64(t0, t2),
+        _mm512_unpacklo_epi64(t1, t3),
+        _mm512_unpackhi_epi64(t1, t3),
+    ]
+}
+
+/// One u32 per row read at `off` (unaligned), as a zmm with lane `r` = row `r`.
+#[inline(always)]
+unsafe fn dword_per_row(p: &[*const u8; INT_ROWS], off: usize) -> __m512i {
+    // SAFETY: the caller guarantees 4 readable bytes at each `p[r] + off`.
+    let d: [u32; INT_ROWS] =
+        std::array::from_fn(|r| unsafe { p[r].add(off).cast::<u32>().read_unaligned() });
+    // SAFETY: `d` is 16 u32.
+    unsafe { _mm512_loadu_si512(d.as_ptr().cast()) }
+}
+
+/// The codes of group `g` of 16 rows, read straight into the dot layout: zmm `c` lane `r` holds
+/// codes `4c..4c+4` of row `r`. Each plane width lands there with shifts and masks only (its byte
+/// `i` / bit positions already sit in the right dword), so no transposition of unpacked codes is
+/// needed; then the scales of the 16 rows as vectors. Lanes not in `present` get scale 0.
+#[inline(always)]
+unsafe fn tile_group<C: Codec>(p: &[*const u8; INT_ROWS], present: u32, g: usize) -> TileGroup {
+    let at = C::HEADER + g * C::GROUP_BYTES;
+    let mut wt = [_mm512_setzero_si512(); 8];
+    // SAFETY (all plane reads): each block holds this group's GROUP_BYTES plane bytes at `at`.
+    if C::BITS == 8 {
+        let lo = unsafe { dwords_16x4(p, at) };
+        let hi = unsafe { dwords_16x4(p, at + 16) };
+        wt = [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]];
+    } else {
+        let mut off = at;
+        let mut shift = 0;
+        if C::BITS >= 4 {
+            // Byte i holds code i (low nibble) and code i + 16 (high nibble).
+            let d = unsafe { dwords_16x4(p, off) };
+            let nib = _mm512_set1_epi8(0x0F);
+            for s in 0..4 {
+                wt[s] = _mm512_and_si512(d[s], nib);
+                wt[s + 4] = _mm512_and_si512(_mm512_srli_epi32::<4>(d[s]), nib);
+            }
+            off += 16;
+            shift = 4;
+        }
+        if C::BITS & 2 != 0 {
+            // Byte i holds code i + 8t in bits 2t..2t+2: dword s, shifted by 2t, is chunk 2t + s.
+            let d = unsafe { [dword_per_row(p, off), dword_per_row(p, off + 4)] };
+            let two = _mm512_set1_epi8(3);
+            for t in 0..4 {
+                for (s, d) in d.iter().enumerate() {
+                    let part = _mm512_and_si512(
+                        _mm512_srl_epi32(*d, _mm_cvtsi32_si128(2 * t as i32)),
+                        two,
+                    );
+                    wt[2 * t + s] = _mm512_or_si512(
+                        wt[2 * t + s],
+                        _mm512_sll_epi32(part, _mm_cvtsi32_si128(shift)),
+                    );
+                }
+            }
+            off += 8;
+            shift += 2;
+        }
+        if C::BITS & 1 != 0 {
+            // Bit i is code i: chunk c's 4 bits spread to the 4 bytes by a multiply.
+            let d = unsafe { dword_per_row(p, off) };
+            for (c, w) in wt.iter_mut().enumerate() {
+                let four = _mm512_and_si512(
+                    _mm512_srl_epi32(d, _mm_cvtsi32_si128(4 * c as i32)),
+                    _mm512_set1_epi32(0xF),
+                );
+                let spread = _mm512_and_si512(
+                    _mm512_mullo_epi32(four, _mm512_set1_epi32(0x0020_4081)),
+                    _mm512_set1_epi32(0x0101_0101),
+                );
+                *w = _mm512_or_si512(*w, _mm512_sll_epi32(spread, _mm_cvtsi32_si128(shift)));
+            }
+        }
+    }
+    if C::XOR != 0 {
+        for w in wt.iter_mut() {
+            *w = _mm512_xor_si512(*w, _mm512_set1_epi8(C::XOR as i8));
+        }
+    }
+    if let Some(lut) = C::LUT4 {
+        // SAFETY: `lut` is 16 bytes.
+        let table = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
+        for w in wt.iter_mut() {
+            *w = _mm512_shuffle_epi8(table, *w);
+        }
+    }
+    let lanes = present as __mmask16;
+    // SAFETY (header reads): every block starts with its HEADER bytes.
+    let head = unsafe { dword_per_row(p, 0) };
+    let (sw, mw, mult) = if C::F16_SCALES {
+        let sw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head));
+        let mw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(head)));
+        let mult = if C::FAMILY == family::SUPER {
+            // c'[g]: low 4 bits in byte g % 4 (nibble g / 4) of the 4 bytes after d, high 2 bits
+            // in the u16 after those (bits 2g..2g+2).
+            let low4 = unsafe { dword_per_row(p, 2) };
+            let high2 = unsafe { dword_per_row(p, 4) };
+            let low = _mm512_and_si512(
+                _mm512_srl_epi32(low4, _mm_cvtsi32_si128((8 * (g % 4) + 4 * (g / 4)) as i32)),
+                _mm512_set1_epi32(15),
+            );
+            let high = _mm512_and_si512(
+                _mm512_srl_epi32(high2, _mm_cvtsi32_si128((16 + 2 * g) as i32)),
+                _mm512_set1_epi32(3),
+            );
+            _mm512_sub_epi32(
+                _mm512_or_si512(low, _mm512_slli_epi32::<4>(high)),
+                _mm512_set1_epi32(32),
+            )
+        } else {
+            _mm512_set1_epi32(1)
+        };
+        (sw, mw, mult)
+    } else {
+        // E8M0: 2^(e - 127 - shift); normal when e - shift >= 1, else a subnormal power of two;
+        // 0xFF is NaN.
+        let shift = match C::FAMILY {
+            family::MX_INT8 => 6,
+            family::MX_FP4 => 1,
+            _ => 0,
+        };
+        let e = _mm512_and_si512(head, _mm512_set1_epi32(0xFF));
+        let v = _mm512_sub_epi32(e, _mm512_set1_epi32(shift));
+        let normal = _mm512_slli_epi32::<23>(v);
+        let sub = _mm512_sllv_epi32(
+            _mm512_set1_epi32(1),
+            _mm512_add_epi32(v, _mm512_set1_epi32(22)),
+        );
+        let is_normal = _mm512_cmpgt_epi32_mask(v, _mm512_setzero_si512());
+        let bits = _mm512_mask_blend_epi32(is_normal, sub, normal);
+        let is_nan = _mm512_cmpeq_epi32_mask(e, _mm512_set1_epi32(0xFF));
+        let bits = _mm512_mask_blend_epi32(is_nan, bits, _mm512_set1_epi32(0x7FC0_0000));
+        (
+            _mm512_castsi512_ps(bits),
+            _mm512_setzero_ps(),
+            _mm512_set1_epi32(1),
+        )
+    };
+    TileGroup {
+        wt,
+        sw: _mm512_maskz_mov_ps(lanes, sw),
+        mw: _mm512_maskz_mov_ps(lanes, mw),
+        mult: _mm512_maskz_mov_epi32(lanes, mult),
+    }
+}
+
+/// Accumulates group `j` of the tile into `acc[0..MB]` for activation rows `m0..m0 + MB`.
+/// Integer sums: one `vpdpbusd` chain per activation row (two for MB = 1, to halve the latency
+/// chain); then the contract's per-group float step.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // `a` indexes both the activation rows and the chains
+unsafe fn m_block<C: Codec, const VNNI: bool, const MB: usize>(
+    tg: &TileGroup,
+    x: &Acts,
+    j: usize,
+    m0: usize,
+    acc: &mut [__m512],
+) {
+    let chains = if MB == 1 { 2 } else { 1 };
+    let mut isum = [[_mm512_setzero_si512(); MB]; 2];
+    for t in 0..8 {
+        for a in 0..MB {
+            // SAFETY: rows m0..m0+MB exist; each has `groups` whole groups of 32 codes.
+            let four = unsafe {
+                x.codes
+                    .add(((m0 + a) * x.groups + j) * GROUP + 4 * t)
+                    .cast::<i32>()
+                    .read_unaligned()
+            };
+            let c = t % chains;
+            isum[c][a] = unsafe { dot4::<VNNI>(isum[c][a], tg.wt[t], _mm512_set1_epi32(four)) };
+        }
+    }
+    for a in 0..MB {
+        let mut s = if chains == 2 {
+            _mm512_add_epi32(isum[0][a], isum[1][a])
+        } else {
+            isum[0][a]
+        };
+        // SAFETY: as above, one entry per (row, group).
+        let (xsum, sx) = unsafe {
+            (
+                *x.sums.add((m0 + a) * x.groups + j),
+                *x.scales.add((m0 + a) * x.groups + j),
+            )
+        };
+        if C::OFFSET != 0 {
+            s = _mm512_sub_epi32(s, _mm512_set1_epi32(C::OFFSET * xsum));
+        }
+        if C::FAMILY == family::SUPER {
+            s = _mm512_mullo_epi32(s, tg.mult);
+        }
+        let sx = _mm512_set1_ps(sx);
+        let acc = &mut acc[a];
+        *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.sw, sx), _mm512_cvtepi32_ps(s), *acc);
+        if C::FAMILY == family::AFFINE {
+            *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.mw, sx), _mm512_set1_ps(xsum as f32), *acc);
+        }
+    }
+}
+
 #[inline(always)]
 unsafe fn int_rows<C: Codec, const VNNI: bool>(
     w: &WeightView,
@@ -154,6 +361,12 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
     let m_count = xq.m();
     let groups = xq.groups();
     let blocks = TileCursor::<INT_ROWS>::blocks_per_row(w);
+    let x = Acts {
+        codes: xq.all_codes().as_ptr(),
+        scales: xq.all_scales().as_ptr(),
+        sums: xq.all_sums().as_ptr(),
+        groups,
+    };
     let mut acc = vec![_mm512_setzero_ps(); m_count];
     for tile in (0..n).step_by(INT_ROWS) {
         let nr = INT_ROWS.min(n - tile);
@@ -169,54 +382,22 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
             let first = b * C::GROUPS_PER_BLOCK;
             for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
                 let j = first + g;
-                let mut codes = [_mm256_setzero_si256(); INT_ROWS];
-                let mut sw = [0.0f32; INT_ROWS];
-                let mut mw = [0.0f32; INT_ROWS];
-                let mut mult = [0i32; INT_ROWS];
-                for r in 0..nr {
-                    if present >> r & 1 == 1 {
-                        // SAFETY: a stored block holds its header and all its groups' planes.
-                        unsafe {
-                            codes[r] =
-                                group_codes::<C>(ptrs[r].add(C::HEADER + g * C::GROUP_BYTES));
-                            let p = group_params::<C>(ptrs[r], g);
-                            sw[r] = p.sw;
-                            mw[r] = p.mw;
-                            mult[r] = p.mult;
-                        }
-                    }
+                // SAFETY: every pointer addresses a stored block (or the zero block for absent
+                // lanes, which `present` masks out).
+                let tg = unsafe { tile_group::<C>(&ptrs, present, g) };
+                let mut m0 = 0;
+                // SAFETY (m_block calls): m0 + MB <= m_count rows of activations exist.
+                while m0 + 8 <= m_count {
+                    unsafe { m_block::<C, VNNI, 8>(&tg, &x, j, m0, &mut acc[m0..m0 + 8]) };
+                    m0 += 8;
                 }
-                // Absent lanes: scale 0 and multiplier 0 add exactly nothing (acc is never -0).
-                let wt = unsafe { transpose16(&codes) };
-                // SAFETY: the arrays are INT_ROWS = 16 elements.
-                let (swv, mwv, multv) = unsafe {
-                    (
-                        _mm512_loadu_ps(sw.as_ptr()),
-                        _mm512_loadu_ps(mw.as_ptr()),
-                        _mm512_loadu_si512(mult.as_ptr().cast()),
-                    )
-                };
-                for (m, acc) in acc.iter_mut().enumerate() {
-                    let x = xq.codes(m)[j * GROUP..].as_ptr();
-                    let mut isum = _mm512_setzero_si512();
-                    for (t, &wt) in wt.iter().enumerate() {
-                        // SAFETY: the row has whole groups of 32 codes; 4t + 4 <= 32.
-                        let four = unsafe { x.add(4 * t).cast::<i32>().read_unaligned() };
-                        isum = unsafe { dot4::<VNNI>(isum, wt, _mm512_set1_epi32(four)) };
-                    }
-                    let xsum = xq.sums(m)[j];
-                    if C::OFFSET != 0 {
-                        isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(C::OFFSET * xsum));
-                    }
-                    if C::FAMILY == family::SUPER {
-                        isum = _mm512_mullo_epi32(isum, multv);
-                    }
-                    let sx = _mm512_set1_ps(xq.scales(m)[j]);
-                    *acc = _mm512_fmadd_ps(_mm512_mul_ps(swv, sx), _mm512_cvtepi32_ps(isum), *acc);
-                    if C::FAMILY == family::AFFINE {
-                        let xs = _mm512_set1_ps(xsum as f32);
-                        *acc = _mm512_fmadd_ps(_mm512_mul_ps(mwv, sx), xs, *acc);
-                    }
+                while m0 + 4 <= m_count {
+                    unsafe { m_block::<C, VNNI, 4>(&tg, &x, j, m0, &mut acc[m0..m0 + 4]) };
+                    m0 += 4;
+                }
+                while m0 < m_count {
+                    unsafe { m_block::<C, VNNI, 1>(&tg, &x, j, m0, &mut acc[m0..m0 + 1]) };
+                    m0 += 1;
                 }
             }
         }

@@ -1,0 +1,196 @@
+//! Kernel benchmarks, reported as fractions of this machine's limits measured first, in the same
+//! process: single-thread DRAM read bandwidth (a buffer far larger than L3), int8 `vpdpbusd` peak
+//! and f32 FMA peak per core.
+//!
+//! `cargo bench -p tessera-benches --bench kernels` prints the summary table (the figures in
+//! benches/README.md) and then runs criterion on the main cases. `TESSERA_BENCH_QUICK=1` skips
+//! the DRAM-sized gemv runs.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tessera_benches::{median_secs, random_activations, random_bytes};
+use tessera_format::{Encoding, MxType, Path, RawType};
+use tessera_kernels::{kernels, probe, Kernels, QuantizedActivations, WeightView};
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+struct Limits {
+    dram: f64,
+    int8: f64,
+    fma: f64,
+}
+
+fn limits() -> Limits {
+    let buf = random_bytes(512 << 20, 1);
+    let dram = (0..3)
+        .map(|_| probe::read_bandwidth(&buf, 1))
+        .fold(0.0, f64::max);
+    let int8 = (0..3)
+        .map(|_| probe::int8_dot_peak(20_000_000).unwrap_or(f64::NAN))
+        .fold(0.0, f64::max);
+    let fma = (0..3)
+        .map(|_| probe::f32_fma_peak(20_000_000).unwrap_or(f64::NAN))
+        .fold(0.0, f64::max);
+    Limits { dram, int8, fma }
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+/// gemv on one thread over several matrices that together are far larger than L3: GB/s of weight
+/// bytes streamed.
+fn gemv_dram(k: &Kernels, e: Encoding) -> f64 {
+    let (rows, cols, copies) = (14336, 4096, 4);
+    let mats: Vec<Vec<u8>> = (0..copies)
+        .map(|i| random_bytes(e.tensor_bytes(&[rows, cols]).unwrap() as usize, 10 + i))
+        .collect();
+    let views: Vec<WeightView> = mats
+        .iter()
+        .map(|b| WeightView::new(e, rows as usize, cols as usize, b).unwrap())
+        .collect();
+    let x = random_activations(cols as usize, 3);
+    let xq = QuantizedActivations::new(&x, 1, cols as usize).unwrap();
+    let bytes: usize = mats.iter().map(Vec::len).sum();
+    let secs = median_secs(3, || {
+        for v in &views {
+            std::hint::black_box(k.gemm_quantized(v, &xq).unwrap());
+        }
+    });
+    bytes as f64 / secs
+}
+
+/// gemv on one thread with weights resident in cache: weights per second.
+fn gemv_cached(k: &Kernels, e: Encoding) -> f64 {
+    let (rows, cols) = (1024usize, 2048usize);
+    let bytes = random_bytes(
+        e.tensor_bytes(&[rows as u64, cols as u64]).unwrap() as usize,
+        5,
+    );
+    let view = WeightView::new(e, rows, cols, &bytes).unwrap();
+    let x = random_activations(cols, 3);
+    let xq = QuantizedActivations::new(&x, 1, cols).unwrap();
+    let secs = median_secs(50, || {
+        std::hint::black_box(k.gemm_quantized(&view, &xq).unwrap());
+    });
+    (rows * cols) as f64 / secs
+}
+
+/// gemm of `m` rows against `n x n` weights on `threads` threads: operations (2 per MAC) per second.
+fn gemm_ops(k: &Kernels, e: Encoding, path: Path, m: usize, n: usize, threads: usize) -> f64 {
+    let bytes = random_bytes(e.tensor_bytes(&[n as u64, n as u64]).unwrap() as usize, 7);
+    let view = WeightView::new(e, n, n, &bytes).unwrap();
+    let x = random_activations(m * n, 4);
+    let pool = pool(threads);
+    let secs = median_secs(3, || {
+        pool.install(|| std::hint::black_box(k.par_gemm(&view, &x, m, path).unwrap()));
+    });
+    2.0 * (m * n * n) as f64 / secs
+}
+
+fn summary() {
+    let k = kernels().expect("kernels");
+    let quick = std::env::var("TESSERA_BENCH_QUICK").is_ok();
+    println!("tier: {}", k.isa());
+    let lim = limits();
+    println!(
+        "limits: DRAM read {:.1} GB/s (1 thread), int8 dot {:.0} GOPS/core, f32 FMA {:.1} GFLOPS/core",
+        lim.dram / 1e9,
+        lim.int8 / 1e9,
+        lim.fma / 1e9
+    );
+    let int_encs = [
+        Encoding::IntSym { bits: 4 },
+        Encoding::IntSym { bits: 8 },
+        Encoding::IntSuper { bits: 4 },
+        Encoding::Mx(MxType::Fp4E2M1),
+    ];
+    println!("| kernel | encoding | measured | fraction of limit | bar |");
+    println!("|---|---|---|---|---|");
+    if !quick {
+        for e in int_encs {
+            let bw = gemv_dram(k, e);
+            println!("| gemv int, 4 x 14336x4096 (DRAM), 1 thread | {e} | {:.1} GB/s | {:.0}% of DRAM read | >= 85% |", bw / 1e9, 100.0 * bw / lim.dram);
+        }
+    }
+    // ggml's per-core rates here (cycles per 32 weights at 2.6 GHz, FIELD-NOTES.md).
+    let ggml = |e: Encoding| match e {
+        Encoding::IntSym { bits: 4 } => Some(2.84),
+        Encoding::IntSym { bits: 8 } => Some(2.64),
+        Encoding::IntSuper { bits: 4 } => Some(1.83),
+        _ => None,
+    };
+    for e in int_encs {
+        let rate = gemv_cached(k, e);
+        let vs = ggml(e).map_or("n/a".to_string(), |c| {
+            format!("{:.2}x ggml", rate / (2.6e9 / c * 32.0))
+        });
+        println!("| gemv int, 1024x2048 (cache), 1 thread | {e} | {:.1} Gweights/s | {vs} | >= 2x ggml |", rate / 1e9);
+    }
+    for e in [
+        Encoding::IntSym { bits: 8 },
+        Encoding::IntSym { bits: 4 },
+        Encoding::IntSuper { bits: 4 },
+        Encoding::Mx(MxType::Fp4E2M1),
+    ] {
+        for m in [64, 256] {
+            let ops = gemm_ops(k, e, Path::Integer, m, 4096, 2);
+            let bar = if e.element_bits() == 8 {
+                ">= 75%"
+            } else {
+                ">= 65%"
+            };
+            println!("| gemm int, M={m}, N=K=4096, 2 threads | {e} | {:.0} GOPS | {:.0}% of 2x int8 peak | {bar} |", ops / 1e9, 100.0 * ops / (2.0 * lim.int8));
+        }
+    }
+    for e in [Encoding::Raw(RawType::F16), Encoding::Mx(MxType::Fp8E4M3)] {
+        let flops = gemm_ops(k, e, Path::Float, 64, 2048, 2);
+        println!("| gemm float, M=64, N=K=2048, 2 threads | {e} | {:.1} GFLOPS | {:.0}% of 2x FMA peak | >= 70% |", flops / 1e9, 100.0 * flops / (2.0 * lim.fma));
+    }
+    let _ = GIB;
+}
+
+fn benches(c: &mut Criterion) {
+    summary();
+    let k = kernels().expect("kernels");
+    let mut g = c.benchmark_group("gemv_cached_1024x2048");
+    g.sample_size(20);
+    for e in [
+        Encoding::IntSym { bits: 4 },
+        Encoding::IntSym { bits: 8 },
+        Encoding::IntSuper { bits: 4 },
+        Encoding::Mx(MxType::Fp4E2M1),
+    ] {
+        let (rows, cols) = (1024usize, 2048usize);
+        let bytes = random_bytes(
+            e.tensor_bytes(&[rows as u64, cols as u64]).unwrap() as usize,
+            5,
+        );
+        let view = WeightView::new(e, rows, cols, &bytes).unwrap();
+        let xq = QuantizedActivations::new(&random_activations(cols, 3), 1, cols).unwrap();
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_function(e.name(), |b| {
+            b.iter(|| k.gemm_quantized(&view, &xq).unwrap())
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("gemm_m64_4096");
+    g.sample_size(10);
+    for e in [Encoding::IntSym { bits: 8 }, Encoding::IntSym { bits: 4 }] {
+        let n = 4096usize;
+        let bytes = random_bytes(e.tensor_bytes(&[n as u64, n as u64]).unwrap() as usize, 7);
+        let view = WeightView::new(e, n, n, &bytes).unwrap();
+        let x = random_activations(64 * n, 4);
+        let pool = pool(2);
+        g.throughput(Throughput::Elements(2 * 64 * (n * n) as u64));
+        g.bench_function(e.name(), |b| {
+            b.iter(|| pool.install(|| k.par_gemm(&view, &x, 64, Path::Integer).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(kernel_benches, benches);
+criterion_main!(kernel_benches);
