@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 
 use tessera_kernels::{kernels, kernels_for, Isa, Kernels};
 
-
 use crate::ffi::{c_str, guard, Out};
 use crate::status::{CapiError, TesseraStatus};
 

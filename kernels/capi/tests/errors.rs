@@ -55,7 +55,14 @@ fn null_pointers_are_refused_by_name() {
             &["`name`"],
         );
         expect(
-            tessera_gemv(null(), x.as_ptr(), 70, TESSERA_PATH_INTEGER, y.as_mut_ptr(), 6),
+            tessera_gemv(
+                null(),
+                x.as_ptr(),
+                70,
+                TESSERA_PATH_INTEGER,
+                y.as_mut_ptr(),
+                6,
+            ),
             TesseraStatus::NullPointer,
             &["`weights`"],
         );
@@ -120,7 +127,15 @@ fn lengths_that_do_not_match_the_shapes() {
         );
         // m = 2 but only one row of activations.
         expect(
-            tessera_gemm(w, x.as_ptr(), 70, 2, TESSERA_PATH_INTEGER, y.as_mut_ptr(), 12),
+            tessera_gemm(
+                w,
+                x.as_ptr(),
+                70,
+                2,
+                TESSERA_PATH_INTEGER,
+                y.as_mut_ptr(),
+                12,
+            ),
             TesseraStatus::BadLength,
             &["expected 140", "got 70"],
         );
@@ -156,7 +171,15 @@ fn lengths_that_do_not_match_the_shapes() {
             &["q4 6 x 70 needs 324 bytes, got 323"],
         );
         expect(
-            tessera_weights_from_buffer(0x0104, false, usize::MAX, 70, q4.as_ptr(), q4.len(), &mut view),
+            tessera_weights_from_buffer(
+                0x0104,
+                false,
+                usize::MAX,
+                70,
+                q4.as_ptr(),
+                q4.len(),
+                &mut view,
+            ),
             TesseraStatus::BadLength,
             &["overflows"],
         );
@@ -219,7 +242,14 @@ fn wrong_shapes_paths_and_ranges() {
         // The integer path is not defined for mxfp8 or raw floats.
         let fp8 = weights(file, MXFP8);
         expect(
-            tessera_gemv(fp8, x64.as_ptr(), 64, TESSERA_PATH_INTEGER, y.as_mut_ptr(), 5),
+            tessera_gemv(
+                fp8,
+                x64.as_ptr(),
+                64,
+                TESSERA_PATH_INTEGER,
+                y.as_mut_ptr(),
+                5,
+            ),
             TesseraStatus::Unsupported,
             &["mxfp8", "integer path"],
         );
@@ -364,13 +394,22 @@ fn bad_file_bytes() {
         let at = 64 + 3; // inside the first tensor's data (alignment 64)
         flipped[at] ^= 0x01;
         expect(
-            tessera_file_open_buffer(flipped.as_ptr(), flipped.len(), TESSERA_OPEN_VERIFY, &mut file),
+            tessera_file_open_buffer(
+                flipped.as_ptr(),
+                flipped.len(),
+                TESSERA_OPEN_VERIFY,
+                &mut file,
+            ),
             TesseraStatus::Checksum,
             &["\"q4\"", "checksum"],
         );
         assert!(file.is_null());
         let lazy = open(&flipped);
-        expect(tessera_file_verify(lazy), TesseraStatus::Checksum, &["\"q4\""]);
+        expect(
+            tessera_file_verify(lazy),
+            TesseraStatus::Checksum,
+            &["\"q4\""],
+        );
         tessera_file_free(lazy);
         // Unknown flag bits.
         expect(
@@ -412,7 +451,11 @@ fn unknown_and_unavailable_isa_names() {
             TesseraStatus::Isa,
             &["\"avx9000\"", "scalar", "auto"],
         );
-        expect(tessera_isa_force(c"".as_ptr()), TesseraStatus::Isa, &["\"\""]);
+        expect(
+            tessera_isa_force(c"".as_ptr()),
+            TesseraStatus::Isa,
+            &["\"\""],
+        );
         expect(
             tessera_isa_force([0xFFu8, 0].as_ptr() as *const c_char),
             TesseraStatus::BadArgument,
@@ -463,7 +506,10 @@ fn status_names() {
             .to_string()
     };
     assert_eq!(name(TesseraStatus::Ok as i32), "TESSERA_STATUS_OK");
-    assert_eq!(name(TesseraStatus::BadLength as i32), "TESSERA_STATUS_BAD_LENGTH");
+    assert_eq!(
+        name(TesseraStatus::BadLength as i32),
+        "TESSERA_STATUS_BAD_LENGTH"
+    );
     assert_eq!(name(TesseraStatus::Panic as i32), "TESSERA_STATUS_PANIC");
     assert_eq!(name(-1), "TESSERA_STATUS_UNKNOWN");
 }

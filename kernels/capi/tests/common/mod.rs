@@ -55,7 +55,8 @@ pub fn tensor_bytes(i: usize) -> Vec<u8> {
 pub fn file_bytes() -> Vec<u8> {
     let mut w = Writer::in_memory();
     for (i, &(name, e, shape, sparse)) in TENSORS.iter().enumerate() {
-        w.add_tensor(name, shape, e, sparse, &tensor_bytes(i)).unwrap();
+        w.add_tensor(name, shape, e, sparse, &tensor_bytes(i))
+            .unwrap();
     }
     w.finish_to_vec().unwrap()
 }
