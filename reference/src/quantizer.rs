@@ -174,11 +174,12 @@ pub fn exact_fit(g: GroupInput, o: i32, round_scale: &impl Fn(f32) -> f32) -> Op
             if round_scale(d) != d || d == 0.0 {
                 continue;
             }
-            let q: [i32; GROUP] = std::array::from_fn(|i| round_code(g.x[i], d, -o, o - 1));
-            if (0..GROUP).all(|i| d * q[i] as f32 == g.x[i]) {
+            let code = |i: usize| round_code(g.x[i], d, -o, o - 1);
+            // Most levels fail on the first element or two: check before building the codes.
+            if (0..GROUP).all(|i| d * code(i) as f32 == g.x[i]) {
                 return Some(SymFit {
                     scale: d,
-                    q,
+                    q: std::array::from_fn(code),
                     err: 0.0,
                 });
             }

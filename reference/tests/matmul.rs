@@ -279,12 +279,24 @@ fn quantize_and_matmul_ignore_thread_count() {
     let (rows, k) = (37, 300);
     let v = lcg(11, rows * k);
     let x = lcg(12, 3 * k);
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let four = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
     for enc in Encoding::all_blocked() {
         let run = || {
             let bytes = quantize(enc, rows, k, &v).unwrap();
-            let w = Weights { encoding: enc, rows, k, bytes: &bytes, sparse: false };
+            let w = Weights {
+                encoding: enc,
+                rows,
+                k,
+                bytes: &bytes,
+                sparse: false,
+            };
             let y = matmul(&w, &x, 3, Path::Float).unwrap();
             (bytes.clone(), bits(&y))
         };
@@ -298,7 +310,9 @@ fn importance_steers_the_error() {
     // unweighted quantization of the same values.
     let (rows, k) = (64, 256);
     let v = lcg(21, rows * k);
-    let imp: Vec<f32> = (0..rows * k).map(|i| if i % 4 == 0 { 50.0 } else { 1.0 }).collect();
+    let imp: Vec<f32> = (0..rows * k)
+        .map(|i| if i % 4 == 0 { 50.0 } else { 1.0 })
+        .collect();
     for enc in [
         Encoding::IntSym { bits: 3 },
         Encoding::IntAffine { bits: 3 },
@@ -307,8 +321,19 @@ fn importance_steers_the_error() {
         Encoding::Mx(MxType::Fp4E2M1),
     ] {
         let werr = |bytes: &[u8]| {
-            let d = dequantize(&Weights { encoding: enc, rows, k, bytes, sparse: false }).unwrap();
-            v.iter().zip(&d).zip(&imp).map(|((a, b), w)| *w as f64 * ((a - b) as f64).powi(2)).sum::<f64>()
+            let d = dequantize(&Weights {
+                encoding: enc,
+                rows,
+                k,
+                bytes,
+                sparse: false,
+            })
+            .unwrap();
+            v.iter()
+                .zip(&d)
+                .zip(&imp)
+                .map(|((a, b), w)| *w as f64 * ((a - b) as f64).powi(2))
+                .sum::<f64>()
         };
         let plain = werr(&quantize(enc, rows, k, &v).unwrap());
         let weighted = werr(&quantize_weighted(enc, rows, k, &v, Some(&imp)).unwrap());
