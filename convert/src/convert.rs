@@ -46,7 +46,7 @@ pub fn chunk_rows(k: usize) -> usize {
 }
 
 /// Rows sampled per tensor to estimate each candidate's error for `--target-bpw`.
-const SAMPLE_ELEMS: usize = 1 << 18;
+const SAMPLE_ELEMS: usize = 1 << 16;
 
 /// The encodings `--target-bpw` chooses from unless told otherwise.
 pub const DEFAULT_CANDIDATES: &[&str] = &["q2k", "q3k", "q4k", "q5k", "q6k", "q8"];

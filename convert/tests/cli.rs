@@ -101,9 +101,9 @@ fn convert_inspect_verify_export_round_trip() {
             .unwrap()
             .clone()
     };
-    assert_eq!(by_name("embed_tokens.weight")["encoding"], "q8");
-    assert_eq!(by_name("layers.0.up.weight")["encoding"], "q4k");
-    assert_eq!(by_name("layers.0.down.weight")["encoding"], "q4k");
+    assert_eq!(by_name("embed_tokens.weight")["encoding"], "mxint8");
+    assert_eq!(by_name("layers.0.up.weight")["encoding"], "q4");
+    assert_eq!(by_name("layers.0.down.weight")["encoding"], "q4");
     assert_eq!(by_name("layers.0.norm.weight")["encoding"], "f32");
     assert_eq!(by_name("position_ids")["encoding"], "i64");
     let up = by_name("layers.0.up.weight");
@@ -111,8 +111,8 @@ fn convert_inspect_verify_export_round_trip() {
     assert!(rel > 0.01 && rel < 0.2, "{rel}");
     assert!(up["snr_db"].as_f64().unwrap() > 10.0);
     assert!(up["max_abs_error"].as_f64().unwrap() > 0.0);
-    // 96 = three groups: one short super-block of 8 header bytes and 3 x 16 code bytes per row.
-    assert!((up["bpw"].as_f64().unwrap() - 8.0 * (8.0 + 3.0 * 16.0) / 96.0).abs() < 1e-9);
+    // 96 = three groups of 32: each an f16 scale and 16 code bytes.
+    assert!((up["bpw"].as_f64().unwrap() - 8.0 * 3.0 * 18.0 / 96.0).abs() < 1e-9);
 
     // inspect: typed metadata from config.json and the converter's record.
     let i = json(&ok(&tessera(&["inspect", s(&out), "--json"])));
@@ -133,7 +133,7 @@ fn convert_inspect_verify_export_round_trip() {
         .unwrap()
         .as_str()
         .unwrap()
-        .contains("q8"));
+        .contains("mxint8"));
     assert_eq!(
         get("tessera.rel_rmse.layers.0.up.weight")
             .unwrap()
@@ -144,7 +144,7 @@ fn convert_inspect_verify_export_round_trip() {
     assert_eq!(i["tensors"].as_array().unwrap().len(), 6);
     let table = ok(&tessera(&["inspect", s(&out)]));
     assert!(
-        table.contains("layers.0.up.weight") && table.contains("q4k"),
+        table.contains("layers.0.up.weight") && table.contains("q4"),
         "{table}"
     );
 
