@@ -30,7 +30,7 @@ pub fn values(n: usize, k: usize, seed: u64) -> Vec<f32> {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            if (i / k + (i % k) / 32) % 3 == 0 {
+            if (i / k + (i % k) / 32).is_multiple_of(3) {
                 0.0
             } else {
                 (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
