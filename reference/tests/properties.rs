@@ -199,6 +199,19 @@ proptest! {
     }
 
     #[test]
+    fn any_finite_input_quantizes_without_panic(ei in 0..32usize, v in proptest::collection::vec(
+        prop_oneof![any::<f32>().prop_filter("finite", |v| v.is_finite()), Just(0.0f32), -1e-40f32..1e-40], 1..70)) {
+        let e = encodings()[ei];
+        let k = v.len();
+        let bytes = quantize(e, 1, k, &v).unwrap();
+        let back = dequantize(&dense(e, 1, k, &bytes)).unwrap();
+        prop_assert_eq!(back.len(), k);
+        // Scales are kept finite; an element can only overflow when decoding multiplies a
+        // saturated element by the largest scale.
+        prop_assert!(back.iter().all(|x| !x.is_nan()), "{}: {:?}", e, back);
+    }
+
+    #[test]
     fn activations_never_minus_128(x in proptest::collection::vec(
         prop_oneof![any::<f32>().prop_filter("finite", |v| v.is_finite()), -1.0f32..1.0, Just(-0.0f32)], 1..100)) {
         let a = quantize_activations(&x);
