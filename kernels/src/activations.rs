@@ -75,18 +75,6 @@ impl QuantizedActivations {
     pub fn sums(&self, r: usize) -> &[i32] {
         &self.sums[r * self.groups..(r + 1) * self.groups]
     }
-    /// All rows' codes, row after row.
-    pub(crate) fn all_codes(&self) -> &[i8] {
-        &self.codes
-    }
-    /// All rows' scales.
-    pub(crate) fn all_scales(&self) -> &[f32] {
-        &self.scales
-    }
-    /// All rows' sums.
-    pub(crate) fn all_sums(&self) -> &[i32] {
-        &self.sums
-    }
     /// True if row `r` held a NaN or an infinity (its outputs are all NaN).
     pub fn is_non_finite(&self, r: usize) -> bool {
         self.non_finite[r]

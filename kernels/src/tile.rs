@@ -10,20 +10,38 @@ pub(crate) struct TileCursor<const T: usize> {
     cursor: [usize; T],
     first_row: usize,
     rows: usize,
+    sparse: bool,
+    /// Bytes of every block but the last of a row, and of the last one.
+    size_full: usize,
+    size_last: usize,
+    blocks: usize,
 }
 
 impl<const T: usize> TileCursor<T> {
     /// Rows `first_row .. first_row + rows` (`rows <= T`), positioned at block 0.
+    #[inline]
     pub fn new(w: &WeightView, first_row: usize, rows: usize) -> Self {
         debug_assert!(rows <= T);
         let mut cursor = [0; T];
         for (r, c) in cursor.iter_mut().enumerate().take(rows) {
             *c = w.row_start(first_row + r);
         }
+        let blocks = Self::blocks_per_row(w);
+        let (size_full, size_last) = match w.encoding() {
+            Encoding::Raw(t) => (GROUP * t.size(), GROUP * t.size()),
+            e => (
+                e.block_bytes(),
+                e.block_bytes_at(w.k() as u64, blocks.saturating_sub(1) as u64),
+            ),
+        };
         TileCursor {
             cursor,
             first_row,
             rows,
+            sparse: w.is_sparse(),
+            size_full,
+            size_last,
+            blocks,
         }
     }
 
@@ -38,18 +56,27 @@ impl<const T: usize> TileCursor<T> {
     /// Pointers to block `b` of each row (the next block: call with b = 0, 1, 2, ...). Rows whose
     /// block is not stored, and lanes past `rows`, keep their pointer unchanged and have their bit
     /// clear in the returned mask.
+    #[inline(always)]
     pub fn next_block(&mut self, w: &WeightView, b: usize, ptrs: &mut [*const u8; T]) -> u32 {
-        let size = match w.encoding() {
-            Encoding::Raw(t) => GROUP * t.size(),
-            e => e.block_bytes_at(w.k() as u64, b as u64),
+        let size = if b + 1 == self.blocks {
+            self.size_last
+        } else {
+            self.size_full
         };
         let base = w.bytes().as_ptr();
+        // The offsets stay inside `bytes` for every stored block: the view checked the total
+        // length against the block sizes. (The last raw group may be partial; decoders read only
+        // its valid elements.)
+        if !self.sparse {
+            for (ptr, c) in ptrs.iter_mut().zip(self.cursor.iter_mut()).take(self.rows) {
+                *ptr = base.wrapping_add(*c);
+                *c += size;
+            }
+            return ((1u64 << self.rows) - 1) as u32;
+        }
         let mut present = 0u32;
         for (r, ptr) in ptrs.iter_mut().enumerate().take(self.rows) {
             if w.is_present(self.first_row + r, b) {
-                // The offset stays inside `bytes` for every stored block: the view checked the
-                // total length against the block sizes. (For the last raw group it may point at a
-                // partial group; decoders read only the valid elements.)
                 *ptr = base.wrapping_add(self.cursor[r]);
                 self.cursor[r] += size;
                 present |= 1 << r;

@@ -7,11 +7,11 @@
 //! lanes of that.
 
 use std::arch::aarch64::*;
-use std::arch::asm;
 use std::ops::Range;
 
 use tessera_format::{RawType, GROUP};
 
+use super::f16x4_to_f32;
 use super::planes::stored_codes;
 use crate::codec::{family, group_len, group_params, mx_table, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
@@ -80,22 +80,6 @@ unsafe fn keep_first(v: &mut Group, valid: usize) {
         let keep = vcltq_u32(lane, limit);
         *v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(*v), keep));
     }
-}
-
-/// Four f16 values (as u16 bits) widened exactly to f32 (`fcvtl`, ARMv8.0).
-#[inline(always)]
-unsafe fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
-    let out: float32x4_t;
-    // SAFETY: pure register arithmetic, part of base aarch64 NEON.
-    unsafe {
-        asm!(
-            "fcvtl {out:v}.4s, {h:v}.4h",
-            out = lateout(vreg) out,
-            h = in(vreg) h,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
 }
 
 /// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are +0.

@@ -19,8 +19,8 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::dot;
 use super::planes::{lane_codes, stored_codes};
+use super::{dot, f16x4_to_f32};
 use crate::codec::{family, group_params, with_codec, Codec};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
@@ -291,23 +291,46 @@ unsafe fn int_rows_impl<C: Codec, const D: u8>(
             for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
                 let j = first + g;
                 let mut codes = [[vdupq_n_s8(0); 2]; ROWS];
-                let (mut sw, mut mw, mut mult) = ([0.0f32; ROWS], [0.0f32; ROWS], [0i32; ROWS]);
+                // f16 scales are gathered as bits and widened 4 at a time (`fcvtl`); E8M0
+                // scales go through the scalar power of two.
+                let (mut sw, mut sw_bits, mut mw_bits) =
+                    ([0.0f32; ROWS], [0u16; ROWS], [0u16; ROWS]);
+                let mut mult = [0i32; ROWS];
                 for r in 0..nr {
                     if present >> r & 1 == 1 {
                         // SAFETY: a stored block holds its header and all its groups' planes.
                         unsafe {
-                            codes[r] =
-                                signed_codes::<C>(ptrs[r].add(C::HEADER + g * C::GROUP_BYTES));
-                            let p = group_params::<C>(ptrs[r], g);
-                            (sw[r], mw[r], mult[r]) = (p.sw, p.mw, p.mult);
+                            let block = ptrs[r];
+                            codes[r] = signed_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES));
+                            if C::F16_SCALES {
+                                sw_bits[r] = u16::from_le(block.cast::<u16>().read_unaligned());
+                                if C::FAMILY == family::AFFINE {
+                                    mw_bits[r] =
+                                        u16::from_le(block.add(2).cast::<u16>().read_unaligned());
+                                }
+                                if C::FAMILY == family::SUPER {
+                                    mult[r] = group_params::<C>(block, g).mult;
+                                }
+                            } else {
+                                sw[r] = group_params::<C>(block, g).sw;
+                            }
                         }
                     }
                 }
-                // SAFETY: the arrays are ROWS = 4 elements.
+                // SAFETY: the arrays are ROWS = 4 elements; neon.
                 let params = unsafe {
+                    let sw = if C::F16_SCALES {
+                        f16x4_to_f32(vld1_u16(sw_bits.as_ptr()))
+                    } else {
+                        vld1q_f32(sw.as_ptr())
+                    };
                     Params {
-                        sw: vld1q_f32(sw.as_ptr()),
-                        mw: vld1q_f32(mw.as_ptr()),
+                        sw,
+                        mw: if C::FAMILY == family::AFFINE {
+                            f16x4_to_f32(vld1_u16(mw_bits.as_ptr()))
+                        } else {
+                            vdupq_n_f32(0.0)
+                        },
                         mult: vld1q_s32(mult.as_ptr()),
                     }
                 };

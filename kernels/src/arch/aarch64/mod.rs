@@ -6,6 +6,8 @@ mod float;
 mod int;
 mod planes;
 
+use std::arch::aarch64::{float32x4_t, uint16x4_t};
+use std::arch::asm;
 use std::ops::Range;
 
 use crate::dispatch::{DequantRowsFn, FloatRowsFn, IntRowsFn};
@@ -54,4 +56,24 @@ pub(crate) fn entry_points(isa: Isa) -> (IntRowsFn, FloatRowsFn, DequantRowsFn) 
         Ok(())
     };
     (int_rows, float_rows, dequant_rows)
+}
+
+/// Four f16 values (as u16 bits) widened exactly to f32 (`fcvtl`, ARMv8.0; subnormals exact
+/// with Linux's default FPCR).
+///
+/// # Safety
+/// The caller must enable `neon`.
+#[inline(always)]
+pub(crate) unsafe fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
+    let out: float32x4_t;
+    // SAFETY: pure register arithmetic, part of base aarch64 NEON.
+    unsafe {
+        asm!(
+            "fcvtl {out:v}.4s, {h:v}.4h",
+            out = lateout(vreg) out,
+            h = in(vreg) h,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
 }

@@ -104,13 +104,38 @@ unsafe fn dot4<const VNNI: bool>(acc: __m512i, w: __m512i, x: __m512i) -> __m512
     }
 }
 
-/// Where the quantized activations of one call live (raw pointers: the m-block loop reads
-/// several rows per step).
+/// The quantized activations re-laid group-major for the m-block loop: for group `j`, the codes of
+/// rows `0..m` are contiguous (`(j * m + row) * 32`), then per (group, row) the scale, the offset
+/// correction `OFFSET * xsum` and `xsum` as f32.
 struct Acts {
-    codes: *const i8,
-    scales: *const f32,
-    sums: *const i32,
-    groups: usize,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    offset_sums: Vec<i32>,
+    sums_f32: Vec<f32>,
+    m: usize,
+}
+
+impl Acts {
+    fn new(xq: &QuantizedActivations, offset: i32) -> Self {
+        let (m, groups) = (xq.m(), xq.groups());
+        let mut a = Acts {
+            codes: vec![0; m * groups * GROUP],
+            scales: vec![0.0; m * groups],
+            offset_sums: vec![0; m * groups],
+            sums_f32: vec![0.0; m * groups],
+            m,
+        };
+        for row in 0..m {
+            for (j, chunk) in xq.codes(row).chunks_exact(GROUP).enumerate() {
+                let at = j * m + row;
+                a.codes[at * GROUP..(at + 1) * GROUP].copy_from_slice(chunk);
+                a.scales[at] = xq.scales(row)[j];
+                a.offset_sums[at] = offset * xq.sums(row)[j];
+                a.sums_f32[at] = xq.sums(row)[j] as f32;
+            }
+        }
+        a
+    }
 }
 
 /// Per-group weight data of one 16-row tile: transposed codes and per-row scale vectors.
@@ -308,16 +333,13 @@ unsafe fn m_block<C: Codec, const VNNI: bool, const MB: usize>(
     acc: &mut [__m512],
 ) {
     let chains = if MB == 1 { 2 } else { 1 };
+    let first = j * x.m + m0;
+    // SAFETY (all reads below): rows m0..m0+MB of group j exist in the group-major arrays.
+    let codes = unsafe { x.codes.as_ptr().add(first * GROUP) };
     let mut isum = [[_mm512_setzero_si512(); MB]; 2];
     for t in 0..8 {
         for a in 0..MB {
-            // SAFETY: rows m0..m0+MB exist; each has `groups` whole groups of 32 codes.
-            let four = unsafe {
-                x.codes
-                    .add(((m0 + a) * x.groups + j) * GROUP + 4 * t)
-                    .cast::<i32>()
-                    .read_unaligned()
-            };
+            let four = unsafe { codes.add(a * GROUP + 4 * t).cast::<i32>().read_unaligned() };
             let c = t % chains;
             isum[c][a] = unsafe { dot4::<VNNI>(isum[c][a], tg.wt[t], _mm512_set1_epi32(four)) };
         }
@@ -328,24 +350,22 @@ unsafe fn m_block<C: Codec, const VNNI: bool, const MB: usize>(
         } else {
             isum[0][a]
         };
-        // SAFETY: as above, one entry per (row, group).
-        let (xsum, sx) = unsafe {
-            (
-                *x.sums.add((m0 + a) * x.groups + j),
-                *x.scales.add((m0 + a) * x.groups + j),
-            )
-        };
+        let at = first + a;
         if C::OFFSET != 0 {
-            s = _mm512_sub_epi32(s, _mm512_set1_epi32(C::OFFSET * xsum));
+            s = _mm512_sub_epi32(
+                s,
+                _mm512_set1_epi32(unsafe { *x.offset_sums.get_unchecked(at) }),
+            );
         }
         if C::FAMILY == family::SUPER {
             s = _mm512_mullo_epi32(s, tg.mult);
         }
-        let sx = _mm512_set1_ps(sx);
+        let sx = _mm512_set1_ps(unsafe { *x.scales.get_unchecked(at) });
         let acc = &mut acc[a];
         *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.sw, sx), _mm512_cvtepi32_ps(s), *acc);
         if C::FAMILY == family::AFFINE {
-            *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.mw, sx), _mm512_set1_ps(xsum as f32), *acc);
+            let xs = _mm512_set1_ps(unsafe { *x.sums_f32.get_unchecked(at) });
+            *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.mw, sx), xs, *acc);
         }
     }
 }
@@ -361,20 +381,18 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
     let m_count = xq.m();
     let groups = xq.groups();
     let blocks = TileCursor::<INT_ROWS>::blocks_per_row(w);
-    let x = Acts {
-        codes: xq.all_codes().as_ptr(),
-        scales: xq.all_scales().as_ptr(),
-        sums: xq.all_sums().as_ptr(),
-        groups,
-    };
+    let x = Acts::new(xq, C::OFFSET);
     let mut acc = vec![_mm512_setzero_ps(); m_count];
     for tile in (0..n).step_by(INT_ROWS) {
         let nr = INT_ROWS.min(n - tile);
         let mut cursor = TileCursor::<INT_ROWS>::new(w, rows.start + tile, nr);
         let mut ptrs = [ZERO_BLOCK.as_ptr(); INT_ROWS];
         acc.fill(_mm512_setzero_ps());
+        let mut acc1 = _mm512_setzero_ps();
         for b in 0..blocks {
-            ptrs.fill(ZERO_BLOCK.as_ptr());
+            if w.is_sparse() {
+                ptrs.fill(ZERO_BLOCK.as_ptr());
+            }
             let present = cursor.next_block(w, b, &mut ptrs);
             if present == 0 {
                 continue; // no row of the tile stores this block: skip it
@@ -385,6 +403,14 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
                 // SAFETY: every pointer addresses a stored block (or the zero block for absent
                 // lanes, which `present` masks out).
                 let tg = unsafe { tile_group::<C>(&ptrs, present, g) };
+                if m_count == 1 {
+                    // gemv: the accumulator stays in a register.
+                    // SAFETY: one row of activations exists.
+                    unsafe {
+                        m_block::<C, VNNI, 1>(&tg, &x, j, 0, std::slice::from_mut(&mut acc1))
+                    };
+                    continue;
+                }
                 let mut m0 = 0;
                 // SAFETY (m_block calls): m0 + MB <= m_count rows of activations exist.
                 while m0 + 8 <= m_count {
@@ -400,6 +426,9 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
                     m0 += 1;
                 }
             }
+        }
+        if m_count == 1 {
+            acc[0] = acc1;
         }
         let mask: __mmask16 = ((1u32 << nr) - 1) as u16;
         for (m, acc) in acc.iter().enumerate() {
