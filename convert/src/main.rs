@@ -100,9 +100,12 @@ enum Command {
     /// gemv/gemm throughput per kernel tier, on the file's tensors or standard LLM shapes.
     Bench {
         file: Option<PathBuf>,
-        /// Fewer repetitions.
+        /// Fewer repetitions, smaller shapes.
         #[arg(long)]
         quick: bool,
+        /// Also time the scalar reference (slow).
+        #[arg(long)]
+        reference: bool,
     },
     /// Generate a small checkpoint, convert it at several encodings, verify, run the kernels.
     Demo,
@@ -218,8 +221,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { file, quick } => {
-            print!("{}", bench::run(file.as_deref(), quick)?);
+        Command::Bench {
+            file,
+            quick,
+            reference,
+        } => {
+            print!("{}", bench::run(file.as_deref(), quick, reference)?);
             Ok(())
         }
         Command::Demo => {

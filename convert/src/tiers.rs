@@ -1,10 +1,8 @@
-//! The matmul implementations `bench` and `demo` run: one entry per tier.
-//!
-//! Today this is the scalar reference (`tessera-reference`) only. This is the one place to add
-//! the SIMD tiers of `tessera-kernels` (one `Tier` per available ISA); `bench` and `demo` need no
-//! other change.
+//! The matmul implementations `bench` and `demo` run: the scalar reference (`tessera-reference`,
+//! the definition of correct) and every `tessera-kernels` tier this CPU can run.
 
 use tessera_format::{Encoding, Path};
+use tessera_kernels::{available_isas, kernels_for, Isa, WeightView};
 use tessera_reference::{matmul, Weights};
 
 /// A weight matrix as stored.
@@ -25,10 +23,17 @@ pub struct Tier {
 
 enum Imp {
     Reference,
+    Kernel(Isa),
 }
 
 impl Tier {
-    /// `m` rows of activations `x` (`m * k`) times `w`: `m x rows` outputs.
+    /// True for the scalar reference (slow; the definition the others must match).
+    pub fn is_reference(&self) -> bool {
+        matches!(self.imp, Imp::Reference)
+    }
+
+    /// `m` rows of activations `x` (`m * k`) times `w`: `m x rows` outputs. Kernel tiers split
+    /// the rows over rayon's pool (same bits as one thread).
     pub fn gemm(&self, w: &Matrix, x: &[f32], m: usize, path: Path) -> Result<Vec<f32>, String> {
         match self.imp {
             Imp::Reference => {
@@ -41,14 +46,29 @@ impl Tier {
                 };
                 matmul(&weights, x, m, path).map_err(|e| e.to_string())
             }
+            Imp::Kernel(isa) => {
+                let view = if w.sparse {
+                    WeightView::new_sparse(w.encoding, w.rows, w.k, w.bytes)
+                } else {
+                    WeightView::new(w.encoding, w.rows, w.k, w.bytes)
+                }
+                .map_err(|e| e.to_string())?;
+                let k = kernels_for(isa).map_err(|e| e.to_string())?;
+                k.par_gemm(&view, x, m, path).map_err(|e| e.to_string())
+            }
         }
     }
 }
 
-/// Every tier this machine can run, slowest first.
+/// The reference, then every kernel tier this machine can run, slowest first.
 pub fn available() -> Vec<Tier> {
-    vec![Tier {
+    let mut v = vec![Tier {
         name: "reference".into(),
         imp: Imp::Reference,
-    }]
+    }];
+    v.extend(available_isas().into_iter().map(|isa| Tier {
+        name: isa.name().to_string(),
+        imp: Imp::Kernel(isa),
+    }));
+    v
 }

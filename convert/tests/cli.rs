@@ -653,3 +653,60 @@ fn demo_prints_its_table() {
         assert!(o.contains(needle), "{needle}: {o}");
     }
 }
+
+#[test]
+fn minilm_converts_and_verifies() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/models/all-MiniLM-L6-v2/model.safetensors");
+    if !src.exists() {
+        eprintln!("skipping: {} is absent", src.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("minilm.tsr");
+    let rep = dir.path().join("r.json");
+    ok(&tessera(&[
+        "convert",
+        s(&src),
+        s(&out),
+        "-q",
+        "--report",
+        s(&rep),
+    ]));
+    let r = json(&std::fs::read_to_string(&rep).unwrap());
+    let t = r["tensors"].as_array().unwrap();
+    assert_eq!(t.len(), 104);
+    let inter = t
+        .iter()
+        .find(|x| x["name"] == "encoder.layer.0.intermediate.dense.weight")
+        .unwrap();
+    assert_eq!(inter["encoding"], "q4");
+    // Field notes: ggml Q4_0 gives 8.77e-2 on this tensor.
+    let rel = inter["rel_rmse"].as_f64().unwrap();
+    assert!(rel > 0.05 && rel < 0.0877, "{rel}");
+    let emb = t
+        .iter()
+        .find(|x| x["name"] == "embeddings.word_embeddings.weight")
+        .unwrap();
+    assert_eq!(emb["encoding"], "mxint8");
+    let i = json(&ok(&tessera(&["inspect", s(&out), "--json"])));
+    let meta: Vec<(String, Value)> = serde_json::from_value(i["metadata"].clone()).unwrap();
+    assert!(meta
+        .iter()
+        .any(|(k, v)| k == "config.hidden_size" && *v == Value::from(384)));
+    let v = json(&ok(&tessera(&[
+        "verify",
+        s(&out),
+        "--against",
+        s(&src),
+        "--json",
+    ])));
+    let vi = v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == inter["name"])
+        .unwrap()
+        .clone();
+    assert_eq!(vi["rel_rmse"], inter["rel_rmse"]);
+}
