@@ -170,10 +170,9 @@ fn big_sharded_checkpoint_memory_and_throughput() {
         .fold(0.0, |acc, p| acc * 60.0 + p.parse::<f64>().unwrap());
     let mb_s = input_bytes as f64 / 1e6 / secs;
     println!(
-        "input {:.2} GB in {} shards-dir {}, --type {ty}: wall {secs:.1} s, {mb_s:.0} MB/s, peak RSS {:.0} MB, user {} s",
+        "input {:.2} GB in {}, --type {ty}: wall {secs:.1} s, {mb_s:.0} MB/s, peak RSS {:.0} MB, user {} s",
         input_bytes as f64 / 1e9,
         dir.display(),
-        "",
         rss_kb / 1024.0,
         field("User time (seconds)")
     );
