@@ -8,6 +8,7 @@ use tessera_format::GROUP;
 use crate::block::IntGroup;
 use crate::fp::{read_f16, to_f16_finite, write_f16};
 use crate::planes;
+use crate::quantizer::round_even;
 
 /// Elements in one block.
 pub const ELEMS: usize = 2 * GROUP;
@@ -45,6 +46,14 @@ pub fn is_zero(block: &[u8]) -> bool {
     read_f16(block, 0) == 0.0 && read_f16(block, 2) == 0.0
 }
 
+/// `fma(s, u, m)` for f16-valued `s`, `m` and `u < 256`, computed in f64: `s * u + m` is exact
+/// there (at most 19 significant bits each, exponents within 2^-24..2^24), so one rounding to f32
+/// gives the fused result without the software fma that targets lacking FMA call.
+#[inline]
+fn decoded(s: f32, u: u32, m: f32) -> f32 {
+    (s as f64 * u as f64 + m as f64) as f32
+}
+
 #[derive(Clone, Copy)]
 struct Fit {
     s: f32,
@@ -60,7 +69,7 @@ fn codes_for(x: &[f32; ELEMS], imp: &[f32; ELEMS], s: f32, m: f32, top: i32) -> 
         let c = if s == 0.0 {
             0
         } else {
-            let r = ((x[i] - m) / s).round_ties_even();
+            let r = round_even((x[i] - m) / s);
             if r.is_nan() {
                 0
             } else {
@@ -68,7 +77,7 @@ fn codes_for(x: &[f32; ELEMS], imp: &[f32; ELEMS], s: f32, m: f32, top: i32) -> 
             }
         };
         u[i] = c as u8;
-        let d = x[i] as f64 - s.mul_add(c as f32, m) as f64;
+        let d = x[i] as f64 - decoded(s, c as u32, m) as f64;
         err += imp[i] as f64 * d * d;
     }
     Fit { s, m, u, err }
@@ -144,5 +153,28 @@ pub fn encode(bits: u32, x: &[f32; ELEMS], imp: &[f32; ELEMS], out: &mut [u8]) {
     for half in 0..2 {
         let codes: [u8; GROUP] = std::array::from_fn(|i| best.u[half * GROUP + i]);
         planes::pack(bits, &codes, &mut out[4 + half * gb..4 + (half + 1) * gb]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f64_decode_equals_fma() {
+        let mut st = 5u64;
+        for _ in 0..20000 {
+            st = st
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let s = half::f16::from_bits((st >> 16) as u16 & 0x7BFF).to_f32();
+            let m = half::f16::from_bits((st >> 32) as u16 & 0xFBFF).to_f32();
+            let u = (st >> 56) as u32;
+            assert_eq!(
+                decoded(s, u, m).to_bits(),
+                s.mul_add(u as f32, m).to_bits(),
+                "{s} {u} {m}"
+            );
+        }
     }
 }
