@@ -376,3 +376,36 @@ fn threads_share_handles() {
         tessera_file_free(file);
     }
 }
+
+#[test]
+fn weight_bytes_need_no_alignment() {
+    // Every tensor, copied to an odd address, gives the same bits as at its aligned place.
+    let kern = kernels().unwrap();
+    for (i, &(name, e, shape, sparse)) in TENSORS.iter().enumerate() {
+        let (rows, k) = rows_k(shape);
+        let stored = tensor_bytes(i);
+        let mut shifted = vec![0u8; stored.len() + 1];
+        shifted[1..].copy_from_slice(&stored);
+        let odd = &shifted[1..];
+        let x = activations(1, k);
+        let expected = bits(&kern.gemv(&rust_view(i, &stored), &x, Path::Float).unwrap());
+        let mut w = null_mut();
+        let mut y = vec![0.0f32; rows];
+        unsafe {
+            let s = tessera_weights_from_buffer(
+                e.id(),
+                sparse,
+                rows,
+                k,
+                odd.as_ptr(),
+                odd.len(),
+                &mut w,
+            );
+            assert_eq!(s, TesseraStatus::Ok, "{name}: {}", last_error());
+            let s = tessera_gemv(w, x.as_ptr(), k, TESSERA_PATH_FLOAT, y.as_mut_ptr(), rows);
+            assert_eq!(s, TesseraStatus::Ok, "{name}: {}", last_error());
+            tessera_weights_free(w);
+        }
+        assert_eq!(bits(&y), expected, "{name}");
+    }
+}
