@@ -63,10 +63,11 @@ pub fn matmul_quantized(w: &Weights, xq: &[QuantizedActivations]) -> Result<Vec<
             });
         }
     }
+    let out_len = output_len(w, xq.len())?;
     let blocks = Blocks::parse(w)?;
     let groups = int_groups(&blocks, w.rows);
     let per_row = blocks.groups_per_row();
-    let mut y = vec![0.0f32; xq.len() * w.rows];
+    let mut y = vec![0.0f32; out_len];
     if w.rows == 0 {
         return Ok(y);
     }
@@ -92,6 +93,15 @@ fn int_groups(blocks: &Blocks, rows: usize) -> Vec<Option<IntGroup>> {
     out
 }
 
+/// `m * rows`, checked (with `k = 0` neither factor is bounded by any input length).
+fn output_len(w: &Weights, m: usize) -> Result<usize, RefError> {
+    m.checked_mul(w.rows).ok_or(RefError::ShapeOverflow {
+        encoding: w.encoding,
+        rows: w.rows,
+        k: w.k,
+    })
+}
+
 /// One output of the integer path: groups in increasing order into one f32 accumulator.
 pub fn integer_dot(groups: &[Option<IntGroup>], a: &QuantizedActivations) -> f32 {
     if a.non_finite {
@@ -115,6 +125,7 @@ pub fn integer_dot(groups: &[Option<IntGroup>], a: &QuantizedActivations) -> f32
 /// The float path: weights decoded to f32, 16 lane accumulators, a fixed reduction tree.
 fn matmul_float(w: &Weights, x: &[f32], m: usize) -> Result<Vec<f32>, RefError> {
     let k = w.k;
+    let out_len = output_len(w, m)?;
     // Decode W once: values plus which elements are present (omitted sparse blocks are skipped).
     let (values, present) = match w.encoding {
         Encoding::Raw(_) => {
@@ -136,7 +147,7 @@ fn matmul_float(w: &Weights, x: &[f32], m: usize) -> Result<Vec<f32>, RefError> 
             (values, present)
         }
     };
-    let mut y = vec![0.0f32; m * w.rows];
+    let mut y = vec![0.0f32; out_len];
     if w.rows == 0 {
         return Ok(y);
     }

@@ -198,6 +198,22 @@ fn errors_not_panics() {
     assert!(quantize(Encoding::IntSym { bits: 4 }, 2, 3, &[0.0; 5]).is_err());
     assert!(quantize(Encoding::Raw(RawType::I32), 1, 1, &[1.0]).is_err());
     assert!(quantize(Encoding::IntSym { bits: 4 }, usize::MAX, 2, &[]).is_err());
+    // k = 0 allows any row count with no bytes; the output size must still be checked.
+    let empty = Weights {
+        encoding: Encoding::IntSym { bits: 4 },
+        rows: usize::MAX / 2,
+        k: 0,
+        bytes: &[],
+        sparse: false,
+    };
+    assert!(matches!(
+        matmul(&empty, &[], 4, Path::Float),
+        Err(RefError::ShapeOverflow { .. })
+    ));
+    assert!(matches!(
+        matmul(&empty, &[], 4, Path::Integer),
+        Err(RefError::ShapeOverflow { .. })
+    ));
     let xq = vec![quantize_activations(&[0.0; 31])];
     let qw = Weights {
         encoding: Encoding::IntSym { bits: 4 },
