@@ -83,6 +83,9 @@ pub fn matmul_quantized(w: &Weights, xq: &[QuantizedActivations]) -> Result<Vec<
 fn int_groups(blocks: &Blocks, rows: usize) -> Vec<Option<IntGroup>> {
     let per_block = blocks.groups_per_block();
     let per_row = blocks.groups_per_row();
+    if per_row == 0 {
+        return Vec::new(); // k = 0: nothing to walk, however many rows
+    }
     let mut out = Vec::with_capacity(rows * per_row);
     for r in 0..rows {
         for j in 0..per_row {
