@@ -9,11 +9,11 @@
 use std::arch::aarch64::*;
 use std::ops::Range;
 
-use tessera_format::{RawType, GROUP};
+use tessera_format::{MxType, RawType, GROUP};
 
 use super::f16x4_to_f32;
 use super::planes::stored_codes;
-use crate::codec::{family, group_len, group_params, mx_table, with_codec, Codec, FP4_DOUBLED};
+use crate::codec::{family, group_len, group_params, with_codec, Codec};
 use crate::tile::TileCursor;
 use crate::WeightView;
 
@@ -137,27 +137,12 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
     let mut out = [vdupq_n_f32(0.0); 8];
     match C::FAMILY {
         family::MX_FLOAT | family::MX_FP4 => {
-            // No gather on NEON: look the element values up one by one.
-            let mut codes = [0u8; GROUP];
-            let mut values = [0.0f32; GROUP];
-            // SAFETY: `codes` is 32 bytes.
-            unsafe {
-                vst1q_u8(codes.as_mut_ptr(), u[0]);
-                vst1q_u8(codes.as_mut_ptr().add(16), u[1]);
-            }
-            if C::FAMILY == family::MX_FP4 {
-                for (v, &c) in values.iter_mut().zip(&codes) {
-                    *v = FP4_DOUBLED[(c & 15) as usize];
+            for (half, &u) in u.iter().enumerate() {
+                // SAFETY: neon, as everywhere in this module.
+                for (i, wide) in unsafe { widen_u8(u) }.into_iter().enumerate() {
+                    // SAFETY: neon.
+                    out[4 * half + i] = vmulq_f32(unsafe { mx_element::<C>(wide) }, sw);
                 }
-            } else {
-                let table = mx_table(C::MX);
-                for (v, &c) in values.iter_mut().zip(&codes) {
-                    *v = table[c as usize];
-                }
-            }
-            for (q, o) in out.iter_mut().enumerate() {
-                // SAFETY: `values` is 32 floats.
-                *o = vmulq_f32(unsafe { vld1q_f32(values.as_ptr().add(4 * q)) }, sw);
             }
         }
         _ => {
@@ -166,8 +151,7 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
                 for (i, wide) in unsafe { widen_u8(u) }.into_iter().enumerate() {
                     let q = 4 * half + i;
                     out[q] = match C::FAMILY {
-                        // (u - 128) as i32 is the stored byte as i8 after the 0x80 flip; here the
-                        // codes are the stored two's-complement bytes: sign-extend from bit 7.
+                        // Stored two's-complement bytes: sign-extend from bit 7; sw carries 2^-6.
                         family::MX_INT8 => {
                             let signed =
                                 vshrq_n_s32::<24>(vreinterpretq_s32_u32(vshlq_n_u32::<24>(wide)));
@@ -193,6 +177,64 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
         unsafe { keep_first(&mut out, valid) };
     }
     out
+}
+
+/// MX element codes (one per u32 lane) to their exact f32 values, without a table: the
+/// exponent and mantissa bits are placed at the bottom of an f32's exponent and mantissa fields
+/// and the result scaled by `2^(127 - bias)`, an exact multiply that also turns f32 subnormals
+/// into the element type's subnormals. Special codes are then patched and the sign bit set (so
+/// code 0x80 gives -0 like the reference's table). `MX_FP4` gives `2 * E2M1`.
+///
+/// # Safety
+/// The caller must enable `neon`.
+#[inline(always)]
+unsafe fn mx_element<C: Codec>(code: uint32x4_t) -> float32x4_t {
+    if C::FAMILY == family::MX_FP4 {
+        // |2 * E2M1| for codes 0..8 are small integers; bit 3 is the sign.
+        const DOUBLED: [u8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0];
+        // SAFETY: the table is 16 bytes.
+        let table = unsafe { vld1q_u8(DOUBLED.as_ptr()) };
+        let index = vreinterpretq_u8_u32(vandq_u32(code, vdupq_n_u32(7)));
+        let magnitude = vreinterpretq_u32_u8(vqtbl1q_u8(table, index));
+        let value = vreinterpretq_u32_f32(vcvtq_f32_u32(magnitude));
+        let sign = vshlq_n_u32::<31>(vshrq_n_u32::<3>(code));
+        return vreinterpretq_f32_u32(vorrq_u32(value, sign));
+    }
+    // (sign bit, exponent bits, mantissa bits, exponent bias) of the element type.
+    let (sign_bit, ebits, mbits, bias) = match C::MX {
+        MxType::Fp8E4M3 => (7, 4, 3, 7),
+        MxType::Fp8E5M2 => (7, 5, 2, 15),
+        MxType::Fp6E2M3 => (5, 2, 3, 1),
+        _ => (5, 3, 2, 3),
+    };
+    let magnitude_mask = (1u32 << (ebits + mbits)) - 1;
+    let magnitude = vandq_u32(code, vdupq_n_u32(magnitude_mask));
+    // Mantissa to the top of the f32 mantissa, exponent right above it.
+    let placed = vshlq_u32(magnitude, vdupq_n_s32(23 - mbits));
+    let scale = f32::from_bits(((127 - bias + 127) as u32) << 23);
+    let mut value = vmulq_f32(vreinterpretq_f32_u32(placed), vdupq_n_f32(scale));
+    let nan = vdupq_n_f32(f32::NAN);
+    match C::MX {
+        // S.1111.111 is NaN; no infinities.
+        MxType::Fp8E4M3 => {
+            let is_nan = vceqq_u32(magnitude, vdupq_n_u32(magnitude_mask));
+            value = vbslq_f32(is_nan, nan, value);
+        }
+        // IEEE-like: exponent all ones is infinity (mantissa 0) or NaN.
+        MxType::Fp8E5M2 => {
+            let inf_code = vdupq_n_u32(0x7C);
+            let special = vcgeq_u32(magnitude, inf_code);
+            let is_inf = vceqq_u32(magnitude, inf_code);
+            let patch = vbslq_f32(is_inf, vdupq_n_f32(f32::INFINITY), nan);
+            value = vbslq_f32(special, patch, value);
+        }
+        _ => {}
+    }
+    let sign = vshlq_u32(
+        vandq_u32(code, vdupq_n_u32(1 << sign_bit)),
+        vdupq_n_s32(31 - sign_bit),
+    );
+    vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(value), sign))
 }
 
 /// The contract's fixed tree over the 16 lanes held as four q-registers.

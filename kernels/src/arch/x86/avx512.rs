@@ -6,7 +6,7 @@
 //! group sums land one per lane with no horizontal reduction, and the per-group float step is
 //! one vector fma for all 16 rows, in the contract's order.
 //!
-//! Float path: lane = k mod 16 as the contract defines, 4 rows x 3 activation rows of zmm
+//! Float path: lane = k mod 16 as the contract defines, 4 rows x 4 activation rows of zmm
 //! accumulators, then the fixed reduction tree.
 
 use std::arch::x86_64::*;
@@ -15,7 +15,7 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::planes::stored_codes;
-use crate::codec::{family, group_len, group_params, mx_table, with_codec, Codec, FP4_DOUBLED};
+use crate::codec::{family, group_len, group_params, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
 
@@ -25,7 +25,7 @@ static ZERO_BLOCK: [u8; 512] = [0; 512];
 
 const INT_ROWS: usize = 16;
 const FLOAT_ROWS: usize = 4;
-const FLOAT_ACTS: usize = 3;
+const FLOAT_ACTS: usize = 4;
 
 /// Integer-path rows with `vpdpbusd`.
 ///
@@ -466,11 +466,7 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
     let mut out = [_mm512_setzero_ps(); 2];
     for h in 0..2 {
         let w = match C::FAMILY {
-            family::MX_FLOAT => {
-                // SAFETY: codes are < 256, the table has 256 entries.
-                let v = unsafe { _mm512_i32gather_ps::<4>(codes[h], mx_table(C::MX).as_ptr()) };
-                _mm512_mul_ps(v, sw)
-            }
+            family::MX_FLOAT => _mm512_mul_ps(unsafe { mx_float_values::<C>(codes[h]) }, sw),
             family::MX_FP4 => {
                 // SAFETY: FP4_DOUBLED is 16 floats.
                 let table = unsafe { _mm512_loadu_ps(FP4_DOUBLED.as_ptr()) };
@@ -494,6 +490,37 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
         out[h] = _mm512_maskz_mov_ps(mask(h), w);
     }
     out
+}
+
+/// Exact f32 values of 16 MXFP8 / MXFP6 element codes (one per i32 lane). Each minifloat is
+/// re-biased into f16 bits (its exponent and mantissa fields slid into f16's), widened by
+/// `vcvtph2ps` and scaled by the exact power of two that fixes the bias; E5M2 is the top byte of
+/// an f16 as is. E4M3's NaN codes (magnitude 0x7F) are patched in.
+#[inline(always)]
+unsafe fn mx_float_values<C: Codec>(codes: __m512i) -> __m512 {
+    use tessera_format::MxType;
+    // (magnitude mask, shift of the magnitude into f16 position, sign bit, 2^bias fix)
+    let (mag_mask, shift, sign_bit, fix) = match C::MX {
+        MxType::Fp8E5M2 => (0x7F, 8, 7, 1.0f32),
+        MxType::Fp8E4M3 => (0x7F, 7, 7, 256.0),
+        MxType::Fp6E3M2 => (0x1F, 8, 5, 4096.0),
+        _ => (0x1F, 7, 5, 16384.0),
+    };
+    let mag = _mm512_and_si512(codes, _mm512_set1_epi32(mag_mask));
+    let sign = _mm512_slli_epi32::<15>(_mm512_and_si512(
+        _mm512_srlv_epi32(codes, _mm512_set1_epi32(sign_bit)),
+        _mm512_set1_epi32(1),
+    ));
+    let half = _mm512_or_si512(_mm512_sllv_epi32(mag, _mm512_set1_epi32(shift)), sign);
+    let v = _mm512_mul_ps(
+        _mm512_cvtph_ps(_mm512_cvtepi32_epi16(half)),
+        _mm512_set1_ps(fix),
+    );
+    if C::MX == MxType::Fp8E4M3 {
+        let nan = _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7F));
+        return _mm512_mask_blend_ps(nan, v, _mm512_set1_ps(f32::NAN));
+    }
+    v
 }
 
 /// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are +0.
@@ -550,6 +577,36 @@ unsafe fn float_rows_impl<C: Codec>(
     out: &mut [f32],
 ) {
     let n = rows.len();
+    for tile in (0..n).step_by(FLOAT_ROWS) {
+        let nr = FLOAT_ROWS.min(n - tile);
+        let mut m0 = 0;
+        // SAFETY (both calls): rows m0..m0 + NA of `x` exist.
+        while m0 + FLOAT_ACTS <= m_count {
+            unsafe { float_tile::<C, FLOAT_ACTS>(w, x, rows.start + tile, nr, m0, n, tile, out) };
+            m0 += FLOAT_ACTS;
+        }
+        while m0 < m_count {
+            unsafe { float_tile::<C, 1>(w, x, rows.start + tile, nr, m0, n, tile, out) };
+            m0 += 1;
+        }
+    }
+}
+
+/// Rows `row0..row0 + nr` (nr <= 4) against activation rows `m0..m0 + NA`; every trip count is a
+/// constant so the 4 x NA accumulators stay in registers (rows past `nr` get zero weights and are
+/// not stored).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn float_tile<C: Codec, const NA: usize>(
+    w: &WeightView,
+    x: &[f32],
+    row0: usize,
+    nr: usize,
+    m0: usize,
+    n: usize,
+    col: usize,
+    out: &mut [f32],
+) {
     let k = w.k();
     let blocks = TileCursor::<FLOAT_ROWS>::blocks_per_row(w);
     let groups = k.div_ceil(GROUP);
@@ -558,53 +615,47 @@ unsafe fn float_rows_impl<C: Codec>(
     } else {
         C::GROUPS_PER_BLOCK
     };
-    for tile in (0..n).step_by(FLOAT_ROWS) {
-        let nr = FLOAT_ROWS.min(n - tile);
-        for m0 in (0..m_count).step_by(FLOAT_ACTS) {
-            let na = FLOAT_ACTS.min(m_count - m0);
-            let mut acc = [[_mm512_setzero_ps(); FLOAT_ROWS]; FLOAT_ACTS];
-            let mut cursor = TileCursor::<FLOAT_ROWS>::new(w, rows.start + tile, nr);
-            let mut ptrs = [ZERO_BLOCK.as_ptr(); FLOAT_ROWS];
-            for b in 0..blocks {
-                ptrs.fill(ZERO_BLOCK.as_ptr());
-                let present = cursor.next_block(w, b, &mut ptrs);
-                if present == 0 {
-                    continue;
-                }
-                for g in 0..gpb.min(groups - b * gpb) {
-                    let j = b * gpb + g;
-                    let valid = group_len(k, j);
-                    let mut wv = [[_mm512_setzero_ps(); 2]; FLOAT_ROWS];
-                    for r in 0..nr {
-                        if present >> r & 1 == 1 {
-                            // SAFETY: a stored block holds its header and planes (raw: `valid`
-                            // elements).
-                            wv[r] = unsafe { decode_group::<C>(ptrs[r], g, valid) };
-                        }
-                    }
-                    let lo = ((1u32 << valid.min(16)) - 1) as u16;
-                    let hi = ((1u32 << valid.saturating_sub(16)) - 1) as u16;
-                    for (a, acc) in acc.iter_mut().enumerate().take(na) {
-                        let xp = x[(m0 + a) * k + j * GROUP..].as_ptr();
-                        // SAFETY: the masks cover only elements inside row m0 + a of `x`.
-                        let (x0, x1) = unsafe {
-                            (
-                                _mm512_maskz_loadu_ps(lo, xp),
-                                _mm512_maskz_loadu_ps(hi, xp.add(16)),
-                            )
-                        };
-                        for (r, acc) in acc.iter_mut().enumerate().take(nr) {
-                            *acc = _mm512_fmadd_ps(wv[r][0], x0, *acc);
-                            *acc = _mm512_fmadd_ps(wv[r][1], x1, *acc);
-                        }
-                    }
+    let mut acc = [[_mm512_setzero_ps(); FLOAT_ROWS]; NA];
+    let mut cursor = TileCursor::<FLOAT_ROWS>::new(w, row0, nr);
+    let mut ptrs = [ZERO_BLOCK.as_ptr(); FLOAT_ROWS];
+    for b in 0..blocks {
+        let present = cursor.next_block(w, b, &mut ptrs);
+        if present == 0 {
+            continue;
+        }
+        for g in 0..gpb.min(groups - b * gpb) {
+            let j = b * gpb + g;
+            let valid = group_len(k, j);
+            let mut wv = [[_mm512_setzero_ps(); 2]; FLOAT_ROWS];
+            for (r, wv) in wv.iter_mut().enumerate() {
+                if present >> r & 1 == 1 {
+                    // SAFETY: a stored block holds its header and planes (raw: `valid` elements).
+                    *wv = unsafe { decode_group::<C>(ptrs[r], g, valid) };
                 }
             }
-            for (a, acc) in acc.iter().enumerate().take(na) {
-                for (r, acc) in acc.iter().enumerate().take(nr) {
-                    out[(m0 + a) * n + tile + r] = unsafe { reduce16(*acc) };
+            let lo = ((1u32 << valid.min(16)) - 1) as u16;
+            let hi = ((1u32 << valid.saturating_sub(16)) - 1) as u16;
+            for (a, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: the masks cover only elements inside row m0 + a of `x`
+                // (x.len() == m * k, group j starts before k).
+                let (x0, x1) = unsafe {
+                    let xp = x.as_ptr().add((m0 + a) * k + j * GROUP);
+                    (
+                        _mm512_maskz_loadu_ps(lo, xp),
+                        _mm512_maskz_loadu_ps(hi, xp.add(16)),
+                    )
+                };
+                for (acc, wv) in acc.iter_mut().zip(wv.iter()) {
+                    *acc = _mm512_fmadd_ps(wv[0], x0, *acc);
+                    *acc = _mm512_fmadd_ps(wv[1], x1, *acc);
                 }
             }
+        }
+    }
+    for (a, acc) in acc.iter().enumerate() {
+        for (r, acc) in acc.iter().enumerate().take(nr) {
+            // SAFETY: plain SSE/AVX reduction of a register.
+            out[(m0 + a) * n + col + r] = unsafe { reduce16(*acc) };
         }
     }
 }
