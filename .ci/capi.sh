@@ -5,7 +5,8 @@
 #   3. every examples/c/*.c compiles with the system cc (-std=c11 -Wall -Wextra -Werror) against
 #      the staticlib, and the header also parses as C++;
 #   4. examples/c/gemv.c, run on a .tsr written by the Rust helper (make_example_tsr), prints the
-#      same bits as the Rust kernels API (diffed line by line), linked statically and dynamically.
+#      same bits as the Rust kernels API (diffed line by line), linked statically, dynamically,
+#      and under ASan + UBSan; the shared library exports exactly the header's functions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -13,10 +14,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "--- header is up to date"
-if ! command -v cbindgen >/dev/null; then
-  cargo install cbindgen --locked
+# Pinned: another cbindgen version may format the header differently.
+cbindgen_version=0.29.4
+cbindgen=cbindgen
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $cbindgen_version" ]; then
+  root="$target/tools/cbindgen-$cbindgen_version"
+  if [ ! -x "$root/bin/cbindgen" ]; then
+    cargo install cbindgen --version "$cbindgen_version" --locked --root "$root"
+  fi
+  cbindgen="$root/bin/cbindgen"
 fi
-cbindgen --quiet --config kernels/capi/cbindgen.toml --crate tessera-capi --output "$work/tessera.h"
+"$cbindgen" --quiet --config kernels/capi/cbindgen.toml --crate tessera-capi --output "$work/tessera.h"
 if ! diff -u include/tessera.h "$work/tessera.h"; then
   echo "include/tessera.h is stale: regenerate it with" >&2
   echo "  cbindgen --config kernels/capi/cbindgen.toml --crate tessera-capi --output include/tessera.h" >&2
@@ -31,6 +39,11 @@ cargo build --release -p tessera-capi
 lib="$target/release"
 test -f "$lib/libtessera_capi.a"
 test -f "$lib/libtessera_capi.so"
+# The shared library exports exactly the functions the header declares.
+grep -o '\btessera_[a-z_]*(' include/tessera.h | tr -d '(' | sort -u >"$work/declared.txt"
+nm -D --defined-only "$lib/libtessera_capi.so" | awk '$2 == "T" { print $3 }' | sort -u \
+  >"$work/exported.txt"
+diff -u "$work/declared.txt" "$work/exported.txt"
 
 echo "--- compile the C examples"
 for src in examples/c/*.c; do
@@ -48,4 +61,14 @@ cargo run --release -p tessera-capi --example make_example_tsr -- \
 diff -u "$work/expected.txt" "$work/static.txt"
 LD_LIBRARY_PATH="$lib" "$work/gemv-shared" "$work/example.tsr" >"$work/shared.txt"
 diff -u "$work/expected.txt" "$work/shared.txt"
+# Once more under AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), where cc has them.
+if echo 'int main(void){return 0;}' | cc -x c -fsanitize=address,undefined - -o "$work/probe" 2>/dev/null; then
+  cc -std=c11 -Wall -Wextra -Werror -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+    -Iinclude examples/c/gemv.c "$lib/libtessera_capi.a" -lpthread -ldl -lm -o "$work/gemv-asan"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+    "$work/gemv-asan" "$work/example.tsr" >"$work/asan.txt"
+  diff -u "$work/expected.txt" "$work/asan.txt"
+else
+  echo "(cc has no AddressSanitizer here: sanitizer run skipped)"
+fi
 echo "C output matches the Rust API: $(wc -l <"$work/expected.txt") lines, $(grep -o ' [0-9a-f]\{8\}' "$work/expected.txt" | wc -l) f32 values"

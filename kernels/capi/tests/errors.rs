@@ -417,21 +417,23 @@ fn bad_file_bytes() {
             TesseraStatus::BadArgument,
             &["`flags`", "0x80"],
         );
-        // A path that does not exist, and a directory.
-        expect(
-            tessera_file_open(c"/nonexistent/dir/x.tsr".as_ptr(), 0, &mut file),
-            TesseraStatus::Io,
-            &["/nonexistent/dir/x.tsr"],
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let garbage = dir.path().join("garbage.tsr");
-        std::fs::write(&garbage, vec![0xAB; 4096]).unwrap();
-        let c_path = std::ffi::CString::new(garbage.to_str().unwrap()).unwrap();
-        expect(
-            tessera_file_open(c_path.as_ptr(), 0, &mut file),
-            TesseraStatus::BadFile,
-            &["not a .tsr file"],
-        );
+        // A path that does not exist, and a file of garbage (Miri cannot open or map files).
+        if !cfg!(miri) {
+            expect(
+                tessera_file_open(c"/nonexistent/dir/x.tsr".as_ptr(), 0, &mut file),
+                TesseraStatus::Io,
+                &["/nonexistent/dir/x.tsr"],
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let garbage = dir.path().join("garbage.tsr");
+            std::fs::write(&garbage, vec![0xAB; 4096]).unwrap();
+            let c_path = std::ffi::CString::new(garbage.to_str().unwrap()).unwrap();
+            expect(
+                tessera_file_open(c_path.as_ptr(), 0, &mut file),
+                TesseraStatus::BadFile,
+                &["not a .tsr file"],
+            );
+        }
         // Not UTF-8.
         let latin1 = [b'x', 0xE9, b'.', b't', 0];
         expect(
