@@ -27,3 +27,12 @@ pub use isa::*;
 pub use matmul::*;
 pub use status::*;
 pub use weights::*;
+
+// RUNTIME-GUIDE.md promises that handles may be used from several threads at once: keep that
+// checked by the compiler.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<TesseraFile>();
+    shareable::<TesseraWeights>();
+    shareable::<TesseraActivations>();
+};
