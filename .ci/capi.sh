@@ -61,6 +61,16 @@ cargo run --release -p tessera-capi --example make_example_tsr -- \
 diff -u "$work/expected.txt" "$work/static.txt"
 LD_LIBRARY_PATH="$lib" "$work/gemv-shared" "$work/example.tsr" >"$work/shared.txt"
 diff -u "$work/expected.txt" "$work/shared.txt"
+# The tier from the environment: the reference tier gives the same bits; a bad name is an error
+# (TESSERA_STATUS_ISA with the library's message), never a silent fallback.
+TESSERA_ISA=scalar "$work/gemv" "$work/example.tsr" >"$work/scalar.txt"
+diff -u "$work/expected.txt" "$work/scalar.txt"
+if TESSERA_ISA=bogus "$work/gemv" "$work/example.tsr" >/dev/null 2>"$work/bogus.txt"; then
+  echo "TESSERA_ISA=bogus was accepted" >&2
+  exit 1
+fi
+grep -q "TESSERA_STATUS_ISA: TESSERA_ISA=bogus is not a known tier" "$work/bogus.txt" \
+  || { cat "$work/bogus.txt" >&2; exit 1; }
 # Once more under AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), where cc has them.
 if echo 'int main(void){return 0;}' | cc -x c -fsanitize=address,undefined - -o "$work/probe" 2>/dev/null; then
   cc -std=c11 -Wall -Wextra -Werror -g -fsanitize=address,undefined -fno-omit-frame-pointer \
