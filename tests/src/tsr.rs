@@ -56,7 +56,9 @@ pub fn check_parsed(file: &TsrFile<'_>) {
 
     for (key, value) in file.metadata() {
         assert!(!key.is_empty());
-        assert_eq!(file.get_metadata(key), Some(value), "lookup of key {key:?}");
+        // The very entry (values may hold NaN, which `==` never matches).
+        let found = file.get_metadata(key).expect("lookup by key");
+        assert!(std::ptr::eq(found, value), "lookup of key {key:?}");
     }
 
     let tensors = file.tensors();

@@ -1,0 +1,68 @@
+//! Every encoding through every tier this build can run, against the reference, on small shapes:
+//! small enough for Miri, which checks the AVX2 kernels' unsafe code when run as
+//! `RUSTFLAGS="-C target-feature=+avx2,+fma,+f16c" cargo +nightly miri test -p tessera-tests
+//! --test miri_kernels` (see `.ci/miri-more.sh`). Without the flags Miri's feature detection
+//! reports no AVX2 and only the scalar tier runs, so the test insists the tier is there when the
+//! build enables it. Raw f16 is skipped under Miri: it does not implement `_mm256_cvtph_ps`.
+
+use tessera_format::{Encoding, RawType};
+use tessera_kernels::{available_isas, Isa};
+use tessera_tests::kernels_diff::check_all_tiers;
+
+/// Deterministic bytes and activations (an LCG), so the test is the same everywhere.
+fn lcg(seed: u64, n: usize) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn every_encoding_every_tier_small_shapes() {
+    if cfg!(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    )) {
+        assert!(
+            available_isas().contains(&Isa::Avx2),
+            "AVX2 enabled at build time but not detected"
+        );
+    }
+    // k = 40: one full group and a ragged one (two ragged super-block groups for q{b}k).
+    let (rows, k, m) = (3usize, 40usize, 2usize);
+    for (i, e) in Encoding::all().into_iter().enumerate() {
+        if cfg!(miri) && e == Encoding::Raw(RawType::F16) {
+            continue;
+        }
+        let n = e.tensor_bytes(&[rows as u64, k as u64]).unwrap() as usize;
+        let mut bytes = lcg(i as u64, n);
+        if let Encoding::Raw(RawType::F32) = e {
+            // Keep raw f32 weights finite and moderate; NaN handling is covered elsewhere.
+            for c in bytes.chunks_mut(4) {
+                c[3] = 0x3F;
+            }
+        }
+        let x: Vec<f32> = lcg(100 + i as u64, m * k)
+            .iter()
+            .map(|&b| (b as f32 - 128.0) / 32.0)
+            .collect();
+        check_all_tiers(e, rows, k, false, &bytes, &x, m);
+        if e.is_blocked() {
+            // Sparse: a bitmap with blocks 0 and 2 of 6 (or of 3) stored.
+            let per_row = e.blocks_per_row(k as u64);
+            let mut sparse = vec![0b101u8, 0, 0, 0, 0, 0, 0, 0];
+            for b in [0u64, 2] {
+                let len = e.block_bytes_at(k as u64, b % per_row);
+                sparse.extend(lcg(b + 7, len));
+            }
+            check_all_tiers(e, rows, k, true, &sparse, &x, m);
+        }
+    }
+}
