@@ -17,18 +17,26 @@ struct Limits {
     fma: f64,
 }
 
+/// This machine's limits, timed by on-CPU time of this thread (robust to other load on a shared
+/// machine; DRAM bandwidth is still shared with whatever else runs).
 fn limits() -> Limits {
     let buf = random_bytes(512 << 20, 1);
-    let dram = (0..3)
-        .map(|_| probe::read_bandwidth(&buf, 1))
-        .fold(0.0, f64::max);
-    let int8 = (0..3)
-        .map(|_| probe::int8_dot_peak(20_000_000).unwrap_or(f64::NAN))
-        .fold(0.0, f64::max);
-    let fma = (0..3)
-        .map(|_| probe::f32_fma_peak(20_000_000).unwrap_or(f64::NAN))
-        .fold(0.0, f64::max);
-    Limits { dram, int8, fma }
+    let dram = buf.len() as f64
+        / median_cpu_secs(1, || {
+            std::hint::black_box(probe::read_pass(&buf));
+        });
+    let iters = 20_000_000;
+    let rate = |work: fn(usize) -> Option<f64>| {
+        let ops = work(1).map(|one| one * iters as f64).unwrap_or(f64::NAN);
+        ops / median_cpu_secs(1, || {
+            std::hint::black_box(work(iters));
+        })
+    };
+    Limits {
+        dram,
+        int8: rate(probe::int8_dot_work),
+        fma: rate(probe::f32_fma_work),
+    }
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {

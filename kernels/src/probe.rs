@@ -1,23 +1,11 @@
-//! Machine-limit probes for benchmarks: how fast this CPU streams memory and how many int8 dot /
-//! f32 FMA operations one core retires. Benchmarks report kernels as fractions of these, measured
-//! in the same process.
+//! Machine-limit probes for benchmarks: the work that measures how fast this CPU streams memory
+//! and how many int8 dot / f32 FMA operations one core retires. Each probe does its work and
+//! returns how much it did; the caller times it (wall or on-CPU time) and divides. Benchmarks
+//! report kernels as fractions of these, measured in the same process.
 
-use std::time::Instant;
-
-/// Bytes per second one thread reads from `buf` (summing it with the widest loads available).
-/// Use a buffer much larger than the last-level cache to measure DRAM.
-pub fn read_bandwidth(buf: &[u8], passes: usize) -> f64 {
-    let mut sink = 0u64;
-    let start = Instant::now();
-    for _ in 0..passes.max(1) {
-        sink = sink.wrapping_add(read_all(buf));
-    }
-    let secs = start.elapsed().as_secs_f64();
-    std::hint::black_box(sink);
-    (buf.len() * passes.max(1)) as f64 / secs
-}
-
-fn read_all(buf: &[u8]) -> u64 {
+/// Reads every byte of `buf` once with the widest loads available (use a buffer much larger than
+/// the last-level cache to measure DRAM). Returns a checksum so the reads cannot be elided.
+pub fn read_pass(buf: &[u8]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         // SAFETY: the feature was just detected.
@@ -28,34 +16,28 @@ fn read_all(buf: &[u8]) -> u64 {
     })
 }
 
-/// int8 multiply-accumulate operations per second on one core (a MAC counts as 2 operations), from
-/// `vpdpbusd` on independent accumulators. `None` without AVX-512 VNNI.
-pub fn int8_dot_peak(iters: usize) -> Option<f64> {
+/// Runs `iters` rounds of `vpdpbusd` on 12 independent zmm accumulators; returns the int8
+/// operations done (a multiply-accumulate counts as 2). `None` without AVX-512 VNNI.
+pub fn int8_dot_work(iters: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512f") {
-        let start = Instant::now();
         // SAFETY: the features were just detected.
-        let sink = unsafe { x86::dpbusd_loop(iters) };
-        let secs = start.elapsed().as_secs_f64();
-        std::hint::black_box(sink);
-        // 12 accumulators x 16 lanes x 4 MACs x 2 ops per iteration.
-        return Some((iters * 12 * 16 * 4 * 2) as f64 / secs);
+        std::hint::black_box(unsafe { x86::dpbusd_loop(iters) });
+        // 12 accumulators x 16 lanes x 4 MACs x 2 ops per round.
+        return Some((iters * 12 * 16 * 4 * 2) as f64);
     }
     let _ = iters;
     None
 }
 
-/// f32 floating-point operations per second on one core (an FMA counts as 2), from zmm FMAs on
-/// independent accumulators. `None` without AVX-512.
-pub fn f32_fma_peak(iters: usize) -> Option<f64> {
+/// Runs `iters` rounds of zmm FMAs on 12 independent accumulators; returns the f32 operations
+/// done (an FMA counts as 2). `None` without AVX-512.
+pub fn f32_fma_work(iters: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
-        let start = Instant::now();
         // SAFETY: the feature was just detected.
-        let sink = unsafe { x86::fma_loop(iters) };
-        let secs = start.elapsed().as_secs_f64();
-        std::hint::black_box(sink);
-        return Some((iters * 12 * 16 * 2) as f64 / secs);
+        std::hint::black_box(unsafe { x86::fma_loop(iters) });
+        return Some((iters * 12 * 16 * 2) as f64);
     }
     let _ = iters;
     None
