@@ -13,7 +13,7 @@ use tessera_format::{MxType, RawType, GROUP};
 
 use super::f16x4_to_f32;
 use super::planes::stored_codes;
-use crate::codec::{family, group_len, group_params, with_codec, Codec};
+use crate::codec::{family, group_len, group_params, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::WeightView;
 
@@ -190,10 +190,11 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
 #[inline(always)]
 unsafe fn mx_element<C: Codec>(code: uint32x4_t) -> float32x4_t {
     if C::FAMILY == family::MX_FP4 {
-        // |2 * E2M1| for codes 0..8 are small integers; bit 3 is the sign.
-        const DOUBLED: [u8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0];
+        // |2 * E2M1| of codes 0..8 are small integers (the shared table, folded to a constant);
+        // bit 3 is the sign.
+        let doubled: [u8; 16] = std::array::from_fn(|i| FP4_DOUBLED[i & 7] as u8);
         // SAFETY: the table is 16 bytes.
-        let table = unsafe { vld1q_u8(DOUBLED.as_ptr()) };
+        let table = unsafe { vld1q_u8(doubled.as_ptr()) };
         let index = vreinterpretq_u8_u32(vandq_u32(code, vdupq_n_u32(7)));
         let magnitude = vreinterpretq_u32_u8(vqtbl1q_u8(table, index));
         let value = vreinterpretq_u32_f32(vcvtq_f32_u32(magnitude));
@@ -370,6 +371,47 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
                     d.copy_from_slice(&buf[..valid]);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{mx_table, Enc, MxFloat};
+
+    /// Every element code through `mx_element`, against the reference-built tables.
+    fn decoded<C: Codec>(codes: u32) -> Vec<f32> {
+        let mut out = vec![0.0f32; codes as usize];
+        for (c, chunk) in out.chunks_exact_mut(4).enumerate() {
+            let lanes: [u32; 4] = std::array::from_fn(|i| (4 * c + i) as u32);
+            // SAFETY: NEON is part of every aarch64 target; both arrays hold 4 lanes.
+            unsafe {
+                let v = mx_element::<C>(vld1q_u32(lanes.as_ptr()));
+                vst1q_f32(chunk.as_mut_ptr(), v);
+            }
+        }
+        out
+    }
+
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn mx_elements_match_the_tables() {
+        let check = |got: Vec<f32>, t: MxType| {
+            for (code, &v) in got.iter().enumerate() {
+                assert!(same(v, mx_table(t)[code]), "{t:?} code {code:#x}: {v:e}");
+            }
+        };
+        check(decoded::<MxFloat<0>>(256), MxType::Fp8E4M3);
+        check(decoded::<MxFloat<1>>(256), MxType::Fp8E5M2);
+        check(decoded::<MxFloat<2>>(64), MxType::Fp6E2M3);
+        check(decoded::<MxFloat<3>>(64), MxType::Fp6E3M2);
+        let fp4 = decoded::<Enc<{ family::MX_FP4 }, 4>>(16);
+        for (code, &v) in fp4.iter().enumerate() {
+            assert!(same(v, FP4_DOUBLED[code]), "fp4 code {code}: {v:e}");
         }
     }
 }
