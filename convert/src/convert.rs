@@ -438,16 +438,14 @@ fn encode_tensor(
         decode_floats(t.dtype, src, &mut orig)
             .ok_or_else(|| codec_err("data length does not match its dtype".into()))?;
         let mut prune = ErrorStats::default();
-        let input = match &pruned {
-            Some(mask) => {
-                let mut v = orig.clone();
-                zero_pruned(&mut v, mask, r0, nr, k, e);
-                prune = ErrorStats::measure(&orig, &v);
-                v
-            }
-            None => orig.clone(),
-        };
-        let q = quantize(e, nr, k, &input).map_err(|err| {
+        let pruned_values = pruned.as_ref().map(|mask| {
+            let mut v = orig.clone();
+            zero_pruned(&mut v, mask, r0, nr, k, e);
+            prune = ErrorStats::measure(&orig, &v);
+            v
+        });
+        let input = pruned_values.as_deref().unwrap_or(&orig);
+        let q = quantize(e, nr, k, input).map_err(|err| {
             codec_err(match err {
                 tessera_reference::RefError::NonFinite { index, value, .. } => format!(
                     "non-finite value {value} at element {} cannot be quantized to {e}",

@@ -2,7 +2,8 @@
 //! config.json (flattened to dotted keys), and the converter's own record (version, source
 //! sha256, recipe).
 //!
-//! config.json values map to the narrowest natural type: integers to I64 (U64 above i64::MAX),
+//! `general.architecture` and `general.name` come from config.json's `model_type` and
+//! `_name_or_path`. config.json values map to the narrowest natural type: integers to I64 (U64 above i64::MAX),
 //! other numbers to F64, booleans, strings, and arrays whose elements all share one of those
 //! types. Nested objects become dotted keys (`config.rope_scaling.factor`); nulls are dropped;
 //! arrays of mixed or nested values are kept as their JSON text.
@@ -39,6 +40,17 @@ pub fn read_config(dir: &Path) -> Result<Vec<(String, MetaValue)>> {
         reason: format!("config.json is not JSON: {e}"),
     })?;
     let mut out = Vec::new();
+    // The reserved general.* keys, where config.json says them.
+    for (from, to) in [
+        ("model_type", "general.architecture"),
+        ("_name_or_path", "general.name"),
+    ] {
+        if let Some(Value::String(v)) = value.get(from) {
+            if !v.is_empty() {
+                out.push((to.to_string(), MetaValue::Str(v.clone())));
+            }
+        }
+    }
     flatten(CONFIG_PREFIX.trim_end_matches('.'), &value, &mut out);
     Ok(out)
 }

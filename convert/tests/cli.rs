@@ -123,6 +123,7 @@ fn convert_inspect_verify_export_round_trip() {
             .map(|(_, v)| v.clone())
     };
     assert_eq!(get("config.hidden_size"), Some(Value::from(96)));
+    assert_eq!(get("general.architecture"), Some(Value::from("toy")));
     assert_eq!(
         get("config.architectures"),
         Some(serde_json::json!(["Toy"]))
@@ -709,4 +710,57 @@ fn minilm_converts_and_verifies() {
         .unwrap()
         .clone();
     assert_eq!(vi["rel_rmse"], inter["rel_rmse"]);
+}
+
+#[test]
+fn non_finite_values_name_the_tensor_and_element() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("m.safetensors");
+    let mut t = f32_tensor("bad.weight", &[4, 64], 1);
+    t.bytes[4 * 70..4 * 71].copy_from_slice(&f32::NAN.to_le_bytes());
+    write_file(&src, &[f32_tensor("good.weight", &[4, 64], 2), t]);
+    let out = dir.path().join("o.tsr");
+    fails(
+        &tessera(&["convert", s(&src), s(&out)]),
+        &["m.safetensors", "bad.weight", "element 70"],
+    );
+    only_files(dir.path(), &["m.safetensors"]);
+}
+
+#[test]
+fn scalars_and_empty_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("m.safetensors");
+    let scalar = T {
+        name: "scale".into(),
+        dtype: safetensors::Dtype::F32,
+        shape: vec![],
+        bytes: 2.5f32.to_le_bytes().to_vec(),
+    };
+    let empty = T {
+        name: "empty".into(),
+        dtype: safetensors::Dtype::F32,
+        shape: vec![0, 4],
+        bytes: vec![],
+    };
+    write_file(&src, &[scalar, empty, f32_tensor("w", &[4, 64], 1)]);
+    let out = dir.path().join("o.tsr");
+    let summary = ok(&tessera(&["convert", s(&src), s(&out)]));
+    assert!(summary.contains("not stored: empty"), "{summary}");
+    let i = json(&ok(&tessera(&["inspect", s(&out), "--json"])));
+    let names: Vec<&str> = i["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    let sc = i["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "scale")
+        .unwrap();
+    assert_eq!(sc["shape"], serde_json::json!([1]));
+    assert_eq!(sc["encoding"], "f32");
 }
