@@ -25,7 +25,7 @@ fn every_check_on_random_inputs() {
     for t in targets() {
         for seed in 0..count {
             let len = [16usize, 100, 700, 3000][(seed % 4) as usize];
-            let data = lcg_bytes(seed ^ t.name.len() as u64 * 1000, len);
+            let data = lcg_bytes(seed ^ (t.name.len() as u64 * 1000), len);
             (t.check)(&data);
         }
     }
