@@ -24,7 +24,10 @@ fn nan_metadata_value_is_found_by_key() {
         },
     )
     .expect("the input parses without its checksum");
-    assert!(file.metadata().iter().any(|(_, v)| format!("{v:?}").contains("NaN")));
+    assert!(file
+        .metadata()
+        .iter()
+        .any(|(_, v)| format!("{v:?}").contains("NaN")));
     tessera_tests::tsr::check_tsr_bytes(&data);
 }
 
@@ -34,5 +37,8 @@ fn nan_metadata_value_is_found_by_key() {
 /// (harness bug). The check now asserts canonical re-quantization for q{b} only.
 #[test]
 fn q8a_requantization_is_not_required_to_be_a_fixed_point() {
-    tessera_tests::roundtrip::check_roundtrip(&input("quant_roundtrip", "regress-q8a-requantize.bin"));
+    tessera_tests::roundtrip::check_roundtrip(&input(
+        "quant_roundtrip",
+        "regress-q8a-requantize.bin",
+    ));
 }
