@@ -121,7 +121,7 @@ pub fn render(i: &Inspection) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{}: tessera {} , {} bytes, alignment {}, {} metadata keys, {} tensors",
+        "{}: tessera format {}, {} bytes, alignment {}, {} metadata keys, {} tensors",
         i.file,
         i.version,
         i.file_bytes,

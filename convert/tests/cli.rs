@@ -581,8 +581,8 @@ fn bad_disk_full() {
 fn bad_sigint_mid_write() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("m.safetensors");
-    // Big enough that the conversion runs for seconds.
-    let tensors: Vec<T> = (0..8)
+    // 128 MB of f32 at q4k: seconds of quantization, so the interrupt lands mid-write.
+    let tensors: Vec<T> = (0..16)
         .map(|i| f32_tensor(&format!("l{i}.weight"), &[1024, 2048], i))
         .collect();
     write_file(&src, &tensors);
@@ -612,7 +612,7 @@ fn bad_sigint_mid_write() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::thread::sleep(std::time::Duration::from_millis(100));
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
