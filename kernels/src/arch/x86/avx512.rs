@@ -24,6 +24,8 @@ use crate::{QuantizedActivations, WeightView};
 static ZERO_BLOCK: [u8; 512] = [0; 512];
 
 const INT_ROWS: usize = 16;
+/// How far ahead in each weight row gemv prefetches.
+const PREFETCH_BYTES: usize = 768;
 const FLOAT_ROWS: usize = 4;
 const FLOAT_ACTS: usize = 4;
 
@@ -396,6 +398,13 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
             let present = cursor.next_block(w, b, &mut ptrs);
             if present == 0 {
                 continue; // no row of the tile stores this block: skip it
+            }
+            if m_count <= 4 {
+                // gemv streams 16 rows at once; fetch each row well ahead of use (a hint only:
+                // prefetching past the buffer never faults).
+                for p in ptrs.iter().take(nr) {
+                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES).cast());
+                }
             }
             let first = b * C::GROUPS_PER_BLOCK;
             for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
