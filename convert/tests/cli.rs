@@ -764,3 +764,29 @@ fn scalars_and_empty_tensors() {
     assert_eq!(sc["shape"], serde_json::json!([1]));
     assert_eq!(sc["encoding"], "f32");
 }
+
+#[test]
+fn export_loads_in_python_safetensors() {
+    let probe = Command::new("python3")
+        .args(["-c", "import safetensors.numpy"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping: python3 with the safetensors package is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = small_source(dir.path());
+    let out = dir.path().join("m.tsr");
+    ok(&tessera(&["convert", s(&src), s(&out), "-q"]));
+    let back = dir.path().join("back.safetensors");
+    ok(&tessera(&["export", s(&out), s(&back)]));
+    let script = format!(
+        "from safetensors.numpy import load_file\nd = load_file({:?})\nprint(len(d), d['layers.0.up.weight'].shape, d['layers.0.up.weight'].dtype, d['position_ids'].dtype)",
+        s(&back)
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "6 (128, 96) float32 int64");
+}
