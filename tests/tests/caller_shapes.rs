@@ -7,6 +7,7 @@
 //!
 //! The sizes are chosen so that an unchecked allocation panics with "capacity overflow" (more
 //! than `isize::MAX` bytes) rather than aborting the test binary.
+#![cfg(feature = "kernels")]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

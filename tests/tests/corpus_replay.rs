@@ -23,10 +23,11 @@ fn files(target: &str) -> Vec<PathBuf> {
 }
 
 fn replay(target: &str) {
-    let t = targets()
-        .into_iter()
-        .find(|t| t.name == target)
-        .expect("known target");
+    let Some(t) = targets().into_iter().find(|t| t.name == target) else {
+        // Built without the feature that brings this target's crate (see tests/Cargo.toml).
+        eprintln!("{target}: not in this build, skipped");
+        return;
+    };
     let files = files(target);
     assert!(!files.is_empty(), "no corpus for {target}");
     for path in files {

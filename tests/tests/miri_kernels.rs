@@ -4,6 +4,7 @@
 //! --test miri_kernels` (see `.ci/miri-more.sh`). Without the flags Miri's feature detection
 //! reports no AVX2 and only the scalar tier runs, so the test insists the tier is there when the
 //! build enables it. Raw f16 is skipped under Miri: it does not implement `_mm256_cvtph_ps`.
+#![cfg(feature = "kernels")]
 
 use tessera_format::{Encoding, RawType};
 use tessera_kernels::{available_isas, Isa};
