@@ -26,6 +26,12 @@ pub struct QuantizedActivations {
 impl QuantizedActivations {
     /// Quantizes `m` rows of `k` values (`x.len() == m * k`), bit-identical to the reference.
     pub fn new(x: &[f32], m: usize, k: usize) -> Result<Self, crate::KernelError> {
+        if k == 0 {
+            // With k = 0 nothing in `x` bounds `m`, which sizes the per-row state below.
+            return Err(crate::KernelError::EmptyRows {
+                tensor: String::from("activations"),
+            });
+        }
         check_len("activations", x, m, k)?;
         let groups = k.div_ceil(GROUP);
         let mut out = QuantizedActivations {

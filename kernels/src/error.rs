@@ -27,6 +27,8 @@ pub enum KernelError {
         rows: usize,
         k: usize,
     },
+    #[error("{tensor}: rows of k = 0 elements (every dimension of a tensor is at least 1)")]
+    EmptyRows { tensor: String },
     #[error("{tensor}: sparse storage needs a block encoding, not {encoding}")]
     NotBlocked { tensor: String, encoding: Encoding },
     #[error("{tensor}: sparse bitmap sets bit {bit} (byte offset {byte_offset}), past the {blocks} blocks")]

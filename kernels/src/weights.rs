@@ -48,6 +48,10 @@ impl<'a> WeightView<'a> {
         bytes: &'a [u8],
     ) -> Result<Self, KernelError> {
         let name = String::from("weights");
+        if k == 0 {
+            // No bytes would bound `rows`; the format forbids zero dims anyway.
+            return Err(KernelError::EmptyRows { tensor: name });
+        }
         let overflow = || KernelError::ShapeOverflow {
             tensor: name.clone(),
             encoding,
@@ -86,6 +90,10 @@ impl<'a> WeightView<'a> {
         bytes: &'a [u8],
     ) -> Result<Self, KernelError> {
         let name = String::from("weights");
+        if k == 0 {
+            // No bitmap bits would bound `rows`; the format forbids zero dims anyway.
+            return Err(KernelError::EmptyRows { tensor: name });
+        }
         if !encoding.is_blocked() {
             return Err(KernelError::NotBlocked {
                 tensor: name,

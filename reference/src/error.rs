@@ -25,6 +25,8 @@ pub enum RefError {
         rows: usize,
         k: usize,
     },
+    #[error("{encoding}: matmul needs rows of k >= 1 elements")]
+    EmptyRows { encoding: Encoding },
     #[error("{encoding}: sparse storage needs a block encoding")]
     NotBlocked { encoding: Encoding },
     #[error("sparse bitmap sets bit {bit}, past the {blocks} blocks of the tensor")]

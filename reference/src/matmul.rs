@@ -17,6 +17,12 @@ pub const LANES: usize = 16;
 
 /// `Y = X W^T` on `path`; X is `m x k` row-major, Y is `m x rows` row-major.
 pub fn matmul(w: &Weights, x: &[f32], m: usize, path: Path) -> Result<Vec<f32>, RefError> {
+    if w.k == 0 {
+        // With k = 0 nothing in `x` bounds `m`, which sizes the output.
+        return Err(RefError::EmptyRows {
+            encoding: w.encoding,
+        });
+    }
     let expected = m.checked_mul(w.k).ok_or(RefError::ShapeOverflow {
         encoding: w.encoding,
         rows: m,
@@ -31,11 +37,7 @@ pub fn matmul(w: &Weights, x: &[f32], m: usize, path: Path) -> Result<Vec<f32>, 
     }
     match path {
         Path::Integer => {
-            let xq: Vec<QuantizedActivations> = if w.k == 0 {
-                (0..m).map(|_| quantize_activations(&[])).collect()
-            } else {
-                x.chunks(w.k).map(quantize_activations).collect()
-            };
+            let xq: Vec<QuantizedActivations> = x.chunks(w.k).map(quantize_activations).collect();
             matmul_quantized(w, &xq)
         }
         Path::Float => matmul_float(w, x, m),
@@ -44,6 +46,11 @@ pub fn matmul(w: &Weights, x: &[f32], m: usize, path: Path) -> Result<Vec<f32>, 
 
 /// The integer path from pre-quantized rows of X (one per output row).
 pub fn matmul_quantized(w: &Weights, xq: &[QuantizedActivations]) -> Result<Vec<f32>, RefError> {
+    if w.k == 0 {
+        return Err(RefError::EmptyRows {
+            encoding: w.encoding,
+        });
+    }
     if w.encoding.path() != Path::Integer {
         return Err(RefError::NoIntegerPath {
             encoding: w.encoding,

@@ -198,7 +198,7 @@ fn errors_not_panics() {
     assert!(quantize(Encoding::IntSym { bits: 4 }, 2, 3, &[0.0; 5]).is_err());
     assert!(quantize(Encoding::Raw(RawType::I32), 1, 1, &[1.0]).is_err());
     assert!(quantize(Encoding::IntSym { bits: 4 }, usize::MAX, 2, &[]).is_err());
-    // k = 0 allows any row count with no bytes; the output size must still be checked.
+    // k = 0 allows any row or activation count with no bytes, so matmul refuses it.
     let empty = Weights {
         encoding: Encoding::IntSym { bits: 4 },
         rows: usize::MAX / 2,
@@ -206,14 +206,14 @@ fn errors_not_panics() {
         bytes: &[],
         sparse: false,
     };
-    assert!(matches!(
-        matmul(&empty, &[], 4, Path::Float),
-        Err(RefError::ShapeOverflow { .. })
-    ));
-    assert!(matches!(
-        matmul(&empty, &[], 4, Path::Integer),
-        Err(RefError::ShapeOverflow { .. })
-    ));
+    for m in [4, usize::MAX / 2] {
+        for path in [Path::Float, Path::Integer] {
+            assert!(matches!(
+                matmul(&empty, &[], m, path),
+                Err(RefError::EmptyRows { .. })
+            ));
+        }
+    }
     let xq = vec![quantize_activations(&[0.0; 31])];
     let qw = Weights {
         encoding: Encoding::IntSym { bits: 4 },
