@@ -203,7 +203,7 @@ fn wrong_shapes_paths_and_ranges() {
     let file = open(&bytes);
     let w = weights(file, Q4);
     let x = activations(1, 70);
-    let mut y = vec![0.0f32; 64];
+    let mut y = vec![0.0f32; 70]; // room for the largest output claimed below
     unsafe {
         // Row ranges outside the 6 rows, or backwards.
         expect(
