@@ -15,8 +15,9 @@
 //! - Affine blocks hold 64 elements (two groups): a row whose group count is odd ends with a block
 //!   whose second half is all padding.
 //! - Super-blocks hold up to 8 groups (256 elements). A row whose length is not a multiple of 256
-//!   ends with one short super-block holding only the groups that remain; it keeps the full 8-byte
-//!   header, so its size is `8 + groups * 4 * bits` bytes.
+//!   ends with one short super-block holding only the groups that remain; it keeps the full
+//!   header (8 bytes for `q{b}k`, 16 for `q{b}ka`), so its size is `header + groups * 4 * bits`
+//!   bytes.
 
 /// Elements in one group: the unit of activation quantization and of the integer dot product.
 pub const GROUP: usize = 32;
@@ -187,6 +188,9 @@ pub enum Encoding {
     Bfp { bits: u32 },
     /// OCP MX types. Id `0x0500 + code`.
     Mx(MxType),
+    /// Affine integers in super-blocks of 256: f16 scale `d` and f16 min `dmin`, eight unsigned
+    /// 6-bit sub-scales and eight unsigned 6-bit sub-mins. `bits` in 2..=6. Id `0x0600 + bits`.
+    IntSuperAffine { bits: u32 },
 }
 
 /// Which arithmetic of SPEC.md's contract a matmul on this encoding uses by default.
@@ -207,6 +211,7 @@ impl Encoding {
         v.extend((2..=6).map(|bits| Encoding::IntSuper { bits }));
         v.extend((2..=8).map(|bits| Encoding::Bfp { bits }));
         v.extend(MxType::ALL.iter().map(|&t| Encoding::Mx(t)));
+        v.extend((2..=6).map(|bits| Encoding::IntSuperAffine { bits }));
         v
     }
 
@@ -227,6 +232,7 @@ impl Encoding {
             Encoding::IntSuper { bits } => 0x0300 + bits,
             Encoding::Bfp { bits } => 0x0400 + bits,
             Encoding::Mx(t) => 0x0500 + t.code(),
+            Encoding::IntSuperAffine { bits } => 0x0600 + bits,
         }
     }
 
@@ -235,8 +241,8 @@ impl Encoding {
         Encoding::all().into_iter().find(|e| e.id() == id)
     }
 
-    /// The short name used by the command line and recipes: `f16`, `q4`, `q4a`, `q4k`, `bfp4`,
-    /// `mxfp4`, ...
+    /// The short name used by the command line and recipes: `f16`, `q4`, `q4a`, `q4k`, `q4ka`,
+    /// `bfp4`, `mxfp4`, ...
     pub fn name(self) -> String {
         match self {
             Encoding::Raw(t) => t.name().to_string(),
@@ -245,6 +251,7 @@ impl Encoding {
             Encoding::IntSuper { bits } => format!("q{bits}k"),
             Encoding::Bfp { bits } => format!("bfp{bits}"),
             Encoding::Mx(t) => t.name().to_string(),
+            Encoding::IntSuperAffine { bits } => format!("q{bits}ka"),
         }
     }
 
@@ -265,6 +272,7 @@ impl Encoding {
             Encoding::IntSym { bits }
             | Encoding::IntAffine { bits }
             | Encoding::IntSuper { bits }
+            | Encoding::IntSuperAffine { bits }
             | Encoding::Bfp { bits } => bits,
             Encoding::Mx(t) => t.bits(),
         }
@@ -286,7 +294,9 @@ impl Encoding {
         match self {
             Encoding::Raw(_) => 1,
             Encoding::IntAffine { .. } => 2 * GROUP,
-            Encoding::IntSuper { .. } => GROUPS_PER_SUPER_BLOCK * GROUP,
+            Encoding::IntSuper { .. } | Encoding::IntSuperAffine { .. } => {
+                GROUPS_PER_SUPER_BLOCK * GROUP
+            }
             _ => GROUP,
         }
     }
@@ -298,6 +308,7 @@ impl Encoding {
             Encoding::IntSym { .. } => 2,
             Encoding::IntAffine { .. } => 4,
             Encoding::IntSuper { .. } => 8,
+            Encoding::IntSuperAffine { .. } => 16,
             Encoding::Bfp { .. } | Encoding::Mx(_) => 1,
         }
     }
@@ -323,14 +334,25 @@ impl Encoding {
         k.div_ceil(self.block_elems() as u64)
     }
 
+    /// True for the super-block encodings (`q{b}k`, `q{b}ka`), whose last block in a row may be
+    /// short.
+    pub const fn is_super_block(self) -> bool {
+        matches!(
+            self,
+            Encoding::IntSuper { .. } | Encoding::IntSuperAffine { .. }
+        )
+    }
+
     /// Bytes of storage block `index` (0-based) of a row of `k` elements. Only the last block of a
-    /// super-block row can be shorter than [`Encoding::block_bytes`].
+    /// super-block row can be shorter than [`Encoding::block_bytes`]: it keeps the full header and
+    /// holds only the groups that remain.
     pub const fn block_bytes_at(self, k: u64, index: u64) -> usize {
-        if let Encoding::IntSuper { bits } = self {
+        if self.is_super_block() {
             let full = k / (GROUPS_PER_SUPER_BLOCK * GROUP) as u64;
             if index >= full {
                 let groups = (k % (GROUPS_PER_SUPER_BLOCK * GROUP) as u64).div_ceil(GROUP as u64);
-                return 8 + groups as usize * 4 * bits as usize;
+                return self.block_header_bytes()
+                    + groups as usize * 4 * self.element_bits() as usize;
             }
         }
         self.block_bytes()
@@ -394,6 +416,15 @@ mod tests {
         assert_eq!(Encoding::IntSym { bits: 4 }.block_bytes(), 18);
         assert_eq!(Encoding::IntAffine { bits: 4 }.block_bytes(), 36);
         assert_eq!(Encoding::IntSuper { bits: 4 }.block_bytes(), 136);
+        for bits in 2..=6 {
+            let e = Encoding::IntSuperAffine { bits };
+            assert_eq!(e.block_bytes(), 16 + 32 * bits as usize);
+            assert_eq!(e.nominal_bpw(), bits as f64 + 0.5);
+            assert_eq!(e.path(), Path::Integer);
+            assert_eq!(e.id(), 0x0600 + bits);
+            assert_eq!(e.name(), format!("q{bits}ka"));
+        }
+        assert_eq!(Encoding::IntSuperAffine { bits: 4 }.block_bytes(), 144);
         assert_eq!(Encoding::Mx(MxType::Fp4E2M1).block_bytes(), 17);
         assert_eq!(Encoding::Mx(MxType::Fp6E3M2).block_bytes(), 25);
     }
@@ -404,6 +435,15 @@ mod tests {
         // 384 = one full super-block and a short one of 4 groups.
         assert_eq!(q4k.row_bytes(384), Some(136 + 8 + 4 * 16));
         assert_eq!(q4k.row_bytes(1), Some(8 + 16));
+        let q4ka = Encoding::IntSuperAffine { bits: 4 };
+        assert_eq!(q4ka.row_bytes(384), Some(144 + 16 + 4 * 16));
+        assert_eq!(q4ka.row_bytes(1), Some(16 + 16));
+        assert_eq!(q4ka.block_bytes_at(384, 0), 144);
+        assert_eq!(q4ka.block_bytes_at(384, 1), 16 + 4 * 16);
+        assert_eq!(
+            Encoding::IntSuperAffine { bits: 6 }.row_bytes(512),
+            Some(2 * (16 + 8 * 24))
+        );
         let q4 = Encoding::IntSym { bits: 4 };
         assert_eq!(q4.row_bytes(33), Some(36));
         let q4a = Encoding::IntAffine { bits: 4 };

@@ -23,6 +23,11 @@ pub(crate) mod family {
     pub const MX_FLOAT: u8 = 6;
     /// Raw arrays (float path only): "groups" are 32 consecutive elements, no header.
     pub const RAW: u8 = 7;
+    /// `q{b}ka`: f16 scale and f16 min, unsigned 6-bit sub-scales and sub-mins, unsigned codes,
+    /// eight groups per block.
+    pub const SUPER_AFFINE: u8 = 8;
+    /// The largest family number.
+    pub const LAST: u8 = SUPER_AFFINE;
 }
 
 /// Compile-time description of one block encoding.
@@ -39,7 +44,7 @@ pub(crate) trait Codec {
     /// Groups per storage block.
     const GROUPS_PER_BLOCK: usize = match Self::FAMILY {
         family::AFFINE => 2,
-        family::SUPER => 8,
+        family::SUPER | family::SUPER_AFFINE => 8,
         _ => 1,
     };
     /// Header bytes at the start of each block.
@@ -47,22 +52,30 @@ pub(crate) trait Codec {
         family::SYM => 2,
         family::AFFINE => 4,
         family::SUPER => 8,
+        family::SUPER_AFFINE => 16,
         family::RAW => 0,
         _ => 1,
     };
     /// Plane bytes of one group (for `RAW`, the bytes of 32 elements).
     const GROUP_BYTES: usize = 4 * Self::BITS as usize;
     /// The unsigned lane code `u` (after [`Codec::LUT4`] / [`Codec::XOR`]) minus this is the
-    /// integer `q` of the contract (for `SUPER`, before the sub-scale).
+    /// integer `q` of the contract (for `SUPER` and `SUPER_AFFINE`, before the sub-scale).
     const OFFSET: i32 = match Self::FAMILY {
-        family::AFFINE => 0,
+        family::AFFINE | family::SUPER_AFFINE => 0,
         family::MX_INT8 => 128,
         family::MX_FP4 => 12,
         family::RAW => 0,
         _ => 1 << (Self::BITS - 1),
     };
     /// True if the block header's scales are f16 (else an E8M0 exponent).
-    const F16_SCALES: bool = matches!(Self::FAMILY, family::SYM | family::AFFINE | family::SUPER);
+    const F16_SCALES: bool = matches!(
+        Self::FAMILY,
+        family::SYM | family::AFFINE | family::SUPER | family::SUPER_AFFINE
+    );
+    /// True if each group's integer sum is multiplied by an integer sub-scale (`mult`).
+    const HAS_MULT: bool = matches!(Self::FAMILY, family::SUPER | family::SUPER_AFFINE);
+    /// True if each group has an affine min term (`mw`).
+    const HAS_MIN: bool = matches!(Self::FAMILY, family::AFFINE | family::SUPER_AFFINE);
     /// Bits flipped in every stored code to make it unsigned (two's complement -> offset 128).
     const XOR: u8 = if Self::FAMILY == family::MX_INT8 {
         0x80
@@ -114,7 +127,7 @@ impl<const T: u8> Codec for Raw<T> {
 }
 
 /// Per-group numbers from a block header: the scale `sw`, the affine min `mw`, and the integer
-/// multiplier of the codes (the `q{b}k` sub-scale, else 1).
+/// multiplier of the codes (the `q{b}k` / `q{b}ka` sub-scale, else 1).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct GroupParams {
     pub sw: f32,
@@ -145,7 +158,13 @@ pub(crate) unsafe fn group_params<C: Codec>(block: *const u8, g: usize) -> Group
         family::SUPER => GroupParams {
             sw: f16_at(0),
             mw: 0.0,
-            mult: sub_scale(&header[2..8], g),
+            mult: six_bit(&header[2..8], g) - 32,
+        },
+        family::SUPER_AFFINE => GroupParams {
+            sw: f16_at(0),
+            // dmin * mn is exact in f32 (11 by 6 significant bits).
+            mw: -(f16_at(2) * six_bit(&header[10..16], g) as f32),
+            mult: six_bit(&header[4..10], g),
         },
         family::MX_INT8 => GroupParams {
             sw: e8m0_pow2(header[0], 6),
@@ -165,12 +184,13 @@ pub(crate) unsafe fn group_params<C: Codec>(block: *const u8, g: usize) -> Group
     }
 }
 
-/// Signed sub-scale `c[g]` of a `q{b}k` header's 6 sub-scale bytes.
+/// Unsigned 6-bit value `g` of a 6-byte sub-scale field (`q{b}k` stores `c + 32` in it,
+/// `q{b}ka` its sub-scales and sub-mins as they are).
 #[inline(always)]
-fn sub_scale(bytes: &[u8], g: usize) -> i32 {
+fn six_bit(bytes: &[u8], g: usize) -> i32 {
     let low = (bytes[g % 4] >> (4 * (g / 4))) & 15;
     let high = (u16::from_le_bytes([bytes[4], bytes[5]]) >> (2 * g)) & 3;
-    (low as i32 | (high as i32) << 4) - 32
+    low as i32 | (high as i32) << 4
 }
 
 /// `2^(e - 127 - shift)` exactly (subnormal results included); `e = 0xFF` is NaN.
@@ -308,6 +328,9 @@ macro_rules! with_codec {
             Encoding::IntSym { bits } => codec_bits!(family::SYM, bits, $C => $body),
             Encoding::IntAffine { bits } => codec_bits!(family::AFFINE, bits, $C => $body),
             Encoding::IntSuper { bits } => codec_bits!(family::SUPER, bits.min(6), $C => $body),
+            Encoding::IntSuperAffine { bits } => {
+                codec_bits!(family::SUPER_AFFINE, bits.min(6), $C => $body)
+            }
             Encoding::Bfp { bits } => codec_bits!(family::BFP, bits, $C => $body),
             Encoding::Mx(MxType::Int8) => { type $C = Enc<{ family::MX_INT8 }, 8>; $body }
             Encoding::Mx(MxType::Fp4E2M1) => { type $C = Enc<{ family::MX_FP4 }, 4>; $body }

@@ -68,7 +68,11 @@ fn weight_bytes(e: Encoding, rows: usize, k: usize, rng: &mut Rng, zero_fraction
                     _ => {
                         let v = F16[rng.below(8) as usize].to_le_bytes();
                         block[..2].copy_from_slice(&v);
-                        if matches!(e, Encoding::IntAffine { .. }) && rng.below(2) == 0 {
+                        if matches!(
+                            e,
+                            Encoding::IntAffine { .. } | Encoding::IntSuperAffine { .. }
+                        ) && rng.below(2) == 0
+                        {
                             block[2..4].copy_from_slice(&F16[rng.below(8) as usize].to_le_bytes());
                         }
                     }

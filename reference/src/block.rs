@@ -4,7 +4,7 @@
 use tessera_format::{Encoding, GROUP};
 
 use crate::quantizer::GroupInput;
-use crate::{bfp, int_affine, int_super, int_sym, mx};
+use crate::{bfp, int_affine, int_super, int_super_affine, int_sym, mx};
 
 /// One group as the integer path sees it (SPEC-encodings.md, "Integer path"): the group's
 /// contribution to an output is `fma(scale * sx, f32(sub_scale * sum q*xq), acc)`, then, for
@@ -15,7 +15,8 @@ pub struct IntGroup {
     pub q: [i32; GROUP],
     /// The f32 scale `sw` of the group.
     pub scale: f32,
-    /// The integer sub-scale `c[g]` of a super-block group (1 elsewhere).
+    /// The integer sub-scale of a super-block group (`c[g]` of `q{b}k`, `sc[g]` of `q{b}ka`; 1
+    /// elsewhere).
     pub sub_scale: i32,
     /// The affine min `mw` (affine encodings only).
     pub min: Option<f32>,
@@ -25,6 +26,7 @@ pub struct IntGroup {
 pub fn groups_in(e: Encoding, len: usize) -> usize {
     match e {
         Encoding::IntSuper { bits } => int_super::groups_in(bits, len),
+        Encoding::IntSuperAffine { bits } => int_super_affine::groups_in(bits, len),
         _ => e.block_elems() / GROUP,
     }
 }
@@ -35,6 +37,7 @@ pub fn decode(e: Encoding, block: &[u8], out: &mut [f32]) {
         Encoding::IntSym { bits } => int_sym::decode(bits, block, out),
         Encoding::IntAffine { bits } => int_affine::decode(bits, block, out),
         Encoding::IntSuper { bits } => int_super::decode(bits, block, out),
+        Encoding::IntSuperAffine { bits } => int_super_affine::decode(bits, block, out),
         Encoding::Bfp { bits } => bfp::decode(bits, block, out),
         Encoding::Mx(t) => mx::decode(t, block, out),
         Encoding::Raw(_) => unreachable!("raw encodings have no blocks"),
@@ -47,6 +50,7 @@ pub fn int_group(e: Encoding, block: &[u8], g: usize) -> Option<IntGroup> {
         Encoding::IntSym { bits } => Some(int_sym::int_group(bits, block)),
         Encoding::IntAffine { bits } => Some(int_affine::int_group(bits, block, g)),
         Encoding::IntSuper { bits } => Some(int_super::int_group(bits, block, g)),
+        Encoding::IntSuperAffine { bits } => Some(int_super_affine::int_group(bits, block, g)),
         Encoding::Bfp { bits } => Some(bfp::int_group(bits, block)),
         Encoding::Mx(t) => mx::int_group(t, block),
         Encoding::Raw(_) => None,
@@ -60,6 +64,7 @@ pub fn is_zero(e: Encoding, block: &[u8]) -> bool {
         Encoding::IntSym { .. } => int_sym::is_zero(block),
         Encoding::IntAffine { .. } => int_affine::is_zero(block),
         Encoding::IntSuper { .. } => int_super::is_zero(block),
+        Encoding::IntSuperAffine { .. } => int_super_affine::is_zero(block),
         Encoding::Bfp { bits } => bfp::is_zero(bits, block),
         Encoding::Mx(t) => mx::is_zero(t, block),
         Encoding::Raw(_) => false,
@@ -88,6 +93,10 @@ pub fn encode(e: Encoding, x: &[f32], imp: &[f32], out: &mut [u8]) {
         Encoding::IntSuper { bits } => {
             let groups: Vec<GroupInput> = (0..x.len() / GROUP).map(group).collect();
             int_super::encode(bits, &groups, out)
+        }
+        Encoding::IntSuperAffine { bits } => {
+            let groups: Vec<GroupInput> = (0..x.len() / GROUP).map(group).collect();
+            int_super_affine::encode(bits, &groups, out)
         }
         Encoding::Bfp { bits } => bfp::encode(bits, group(0), out),
         Encoding::Mx(t) => mx::encode(t, group(0), out),

@@ -54,18 +54,19 @@ fn decoded(s: f32, u: u32, m: f32) -> f32 {
     (s as f64 * u as f64 + m as f64) as f32
 }
 
+/// An affine fit `x ~ s u + m` of `N` values with its codes and weighted squared error.
 #[derive(Clone, Copy)]
-struct Fit {
-    s: f32,
-    m: f32,
-    u: [u8; ELEMS],
-    err: f64,
+pub(crate) struct Fit<const N: usize> {
+    pub s: f32,
+    pub m: f32,
+    pub u: [u8; N],
+    pub err: f64,
 }
 
-fn codes_for(x: &[f32; ELEMS], imp: &[f32; ELEMS], s: f32, m: f32, top: i32) -> Fit {
-    let mut u = [0u8; ELEMS];
+fn codes_for<const N: usize>(x: &[f32; N], imp: &[f32; N], s: f32, m: f32, top: i32) -> Fit<N> {
+    let mut u = [0u8; N];
     let mut err = 0.0f64;
-    for i in 0..ELEMS {
+    for i in 0..N {
         let c = if s == 0.0 {
             0
         } else {
@@ -84,9 +85,9 @@ fn codes_for(x: &[f32; ELEMS], imp: &[f32; ELEMS], s: f32, m: f32, top: i32) -> 
 }
 
 /// Weighted least squares of `x ~ s u + m` for fixed codes; `None` if the codes are all equal.
-fn refit(x: &[f32; ELEMS], imp: &[f32; ELEMS], u: &[u8; ELEMS]) -> Option<(f32, f32)> {
+fn refit<const N: usize>(x: &[f32; N], imp: &[f32; N], u: &[u8; N]) -> Option<(f32, f32)> {
     let (mut sw, mut su, mut suu, mut sx, mut sux) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    for i in 0..ELEMS {
+    for i in 0..N {
         let (w, ui, xi) = (imp[i] as f64, u[i] as f64, x[i] as f64);
         sw += w;
         su += w * ui;
@@ -106,19 +107,38 @@ fn refit(x: &[f32; ELEMS], imp: &[f32; ELEMS], u: &[u8; ELEMS]) -> Option<(f32, 
 /// Range search: the fitted range `[lo', hi']` is the data's `[lo, hi]` pulled in from either
 /// end by `SHRINK` fractions of one step (clipping the extremes refines every other step); each
 /// candidate `s = (hi' - lo') / L`, `m = lo'` is rounded to f16 and quantized, then refit by
-/// least squares and re-quantized `REFITS` times; also the full range with `L + t/10` levels. The lowest decoded error wins (first on ties).
+/// least squares and re-quantized `REFITS` times; also the full range with `L + t/10` levels. The
+/// lowest decoded error wins (first on ties).
 pub fn encode(bits: u32, x: &[f32; ELEMS], imp: &[f32; ELEMS], out: &mut [u8]) {
+    let best = search(bits, x, imp, to_f16_finite);
+    write_f16(out, 0, best.s);
+    write_f16(out, 2, best.m);
+    let gb = planes::group_bytes(bits);
+    for half in 0..2 {
+        let codes: [u8; GROUP] = std::array::from_fn(|i| best.u[half * GROUP + i]);
+        planes::pack(bits, &codes, &mut out[4 + half * gb..4 + (half + 1) * gb]);
+    }
+}
+
+/// The range search of [`encode`] on `N` values, with `round` applied to every candidate `s` and
+/// `m` (f16 rounding for `q{b}a`; the identity gives the best real fit, which `q{b}ka` starts from).
+pub(crate) fn search<const N: usize>(
+    bits: u32,
+    x: &[f32; N],
+    imp: &[f32; N],
+    round: impl Fn(f32) -> f32,
+) -> Fit<N> {
     let top = (1i32 << bits) - 1;
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for i in 0..ELEMS {
+    for i in 0..N {
         if imp[i] > 0.0 {
             lo = lo.min(x[i]);
             hi = hi.max(x[i]);
         }
     }
-    let best = if lo >= hi {
+    if lo >= hi {
         // No weighted element, or a constant block: s = 0, m = the value.
-        let m = if lo > hi { 0.0 } else { to_f16_finite(lo) };
+        let m = if lo > hi { 0.0 } else { round(lo) };
         codes_for(x, imp, 0.0, m, top)
     } else {
         let mut best = codes_for(x, imp, 0.0, 0.0, top);
@@ -133,26 +153,19 @@ pub fn encode(bits: u32, x: &[f32; ELEMS], imp: &[f32; ELEMS], out: &mut [u8]) {
             if h <= l {
                 continue;
             }
-            let (s, m) = (to_f16_finite((h - l) / levels), to_f16_finite(l));
+            let (s, m) = (round((h - l) / levels), round(l));
             let mut fit = codes_for(x, imp, s, m, top);
-            for round in 0..=REFITS {
+            for pass in 0..=REFITS {
                 if fit.err < best.err {
                     best = fit;
                 }
-                let Some((s, m)) = refit(x, imp, &fit.u).filter(|_| round < REFITS) else {
+                let Some((s, m)) = refit(x, imp, &fit.u).filter(|_| pass < REFITS) else {
                     break;
                 };
-                fit = codes_for(x, imp, to_f16_finite(s), to_f16_finite(m), top);
+                fit = codes_for(x, imp, round(s), round(m), top);
             }
         }
         best
-    };
-    write_f16(out, 0, best.s);
-    write_f16(out, 2, best.m);
-    let gb = planes::group_bytes(bits);
-    for half in 0..2 {
-        let codes: [u8; GROUP] = std::array::from_fn(|i| best.u[half * GROUP + i]);
-        planes::pack(bits, &codes, &mut out[4 + half * gb..4 + (half + 1) * gb]);
     }
 }
 

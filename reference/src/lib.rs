@@ -13,6 +13,7 @@ mod error;
 pub mod fp;
 pub mod int_affine;
 pub mod int_super;
+pub mod int_super_affine;
 pub mod int_sym;
 pub mod layout;
 mod matmul;

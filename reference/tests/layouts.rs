@@ -1,6 +1,6 @@
 //! Blocks written byte by byte from SPEC-encodings.md decode to the values worked out by hand.
 
-use tessera_reference::{dequantize, Encoding, MxType, Weights};
+use tessera_reference::{dequantize, row_int_groups, Encoding, MxType, Weights};
 
 fn decode(encoding: Encoding, k: usize, bytes: &[u8]) -> Vec<f32> {
     dequantize(&Weights {
@@ -140,4 +140,44 @@ fn raw_types() {
         &[0x38, 0xFE],
     );
     assert_eq!(v, vec![1.0, -448.0]);
+}
+
+#[test]
+fn q4ka_short_super_block() {
+    // k = 40: one short super-block of 2 groups, 16 + 2 * 16 bytes. d = 0.5 (0x3800), dmin = 0.25
+    // (0x3400). Sub-scales sc = [35, 2, 0 ..]: low nibbles 3, 2; top bits of sc[0] (2) at bits
+    // 0..2. Sub-mins mn = [4, 17, 0 ..]: low nibbles 4, 1; top bits of mn[1] (1) at bits 2..4.
+    let mut b = vec![0x00, 0x38, 0x00, 0x34];
+    b.extend([0x03, 0x02, 0x00, 0x00, 0x02, 0x00]);
+    b.extend([0x04, 0x01, 0x00, 0x00, 0x04, 0x00]);
+    // Group 0: u = 15 everywhere. Group 1: u = 0.
+    b.extend([0xFF; 16]);
+    b.extend([0x00; 16]);
+    let e = Encoding::IntSuperAffine { bits: 4 };
+    assert_eq!(e.row_bytes(40), Some(b.len() as u64));
+    let v = decode(e, 40, &b);
+    assert!(v[..32].iter().all(|&x| x == 261.5), "{:?}", &v[..4]); // 0.5 * (35 * 15) - 0.25 * 4
+    assert!(v[32..].iter().all(|&x| x == -4.25), "{:?}", &v[32..]); // 0 - 0.25 * 17
+                                                                    // The integer view: q = u, sub-scale sc[g], min -(dmin * mn[g]).
+    let w = Weights {
+        encoding: e,
+        rows: 1,
+        k: 40,
+        bytes: &b,
+        sparse: false,
+    };
+    let groups = row_int_groups(&w, 0).unwrap();
+    let g1 = groups[1].unwrap();
+    assert_eq!((g1.scale, g1.sub_scale, g1.min), (0.5, 2, Some(-4.25)));
+    assert_eq!(g1.q[0], 0);
+    assert_eq!(groups[0].unwrap().q[5], 15);
+    // The products d * (sc * u) and dmin * mn are exact; the sum is rounded once. d = 1 + 2^-10,
+    // dmin = 2^-20: 525 * d - 4 * 2^-20 is not an f32 and rounds to nearest.
+    let mut c = b.clone();
+    c[..2].copy_from_slice(&half::f16::from_f32(1.0 + 1.0 / 1024.0).to_le_bytes());
+    c[2..4].copy_from_slice(&half::f16::from_f32(2f32.powi(-20)).to_le_bytes());
+    let v = decode(e, 40, &c);
+    let exact = (1.0 + 1.0 / 1024.0) * 525.0 - 4.0 * 2f64.powi(-20);
+    assert_ne!(exact, exact as f32 as f64);
+    assert_eq!(v[0], exact as f32);
 }

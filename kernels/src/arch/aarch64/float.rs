@@ -159,6 +159,11 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
                         }
                         // fma(s, u, m), one rounding.
                         family::AFFINE => vfmaq_f32(vdupq_n_f32(p.mw), sw, vcvtq_f32_u32(wide)),
+                        // fma(d, sc * u, -(dmin * mn)), one rounding (sc * u < 2^12 is exact).
+                        family::SUPER_AFFINE => {
+                            let v = vmulq_u32(wide, vdupq_n_u32(p.mult as u32));
+                            vfmaq_f32(vdupq_n_f32(p.mw), sw, vcvtq_f32_u32(v))
+                        }
                         _ => {
                             let mut v =
                                 vsubq_s32(vreinterpretq_s32_u32(wide), vdupq_n_s32(C::OFFSET));

@@ -242,13 +242,13 @@ unsafe fn accumulate<C: Codec>(
     if C::CORRECTION != 0 {
         isum = vaddq_s32(isum, vdupq_n_s32(C::CORRECTION * xsum));
     }
-    if C::FAMILY == family::SUPER {
+    if C::HAS_MULT {
         isum = vmulq_s32(isum, p.mult);
     }
     let sx = vdupq_n_f32(sx);
     // vfmaq_f32(a, b, c) = a + b * c with one rounding; sw * sx rounds once before it.
     let mut acc = vfmaq_f32(acc, vmulq_f32(p.sw, sx), vcvtq_f32_s32(isum));
-    if C::FAMILY == family::AFFINE {
+    if C::HAS_MIN {
         acc = vfmaq_f32(acc, vmulq_f32(p.mw, sx), vdupq_n_f32(xsum as f32));
     }
     acc
@@ -296,6 +296,8 @@ unsafe fn int_rows_impl<C: Codec, const D: u8>(
                 let (mut sw, mut sw_bits, mut mw_bits) =
                     ([0.0f32; ROWS], [0u16; ROWS], [0u16; ROWS]);
                 let mut mult = [0i32; ROWS];
+                // q{b}ka: mw = -(dmin * mn[g]) per row, from the header's scalar decoding.
+                let mut mw = [0.0f32; ROWS];
                 for r in 0..nr {
                     if present >> r & 1 == 1 {
                         // SAFETY: a stored block holds its header and all its groups' planes.
@@ -310,6 +312,10 @@ unsafe fn int_rows_impl<C: Codec, const D: u8>(
                                 }
                                 if C::FAMILY == family::SUPER {
                                     mult[r] = group_params::<C>(block, g).mult;
+                                }
+                                if C::FAMILY == family::SUPER_AFFINE {
+                                    let p = group_params::<C>(block, g);
+                                    (mult[r], mw[r]) = (p.mult, p.mw);
                                 }
                             } else {
                                 sw[r] = group_params::<C>(block, g).sw;
@@ -328,6 +334,8 @@ unsafe fn int_rows_impl<C: Codec, const D: u8>(
                         sw,
                         mw: if C::FAMILY == family::AFFINE {
                             f16x4_to_f32(vld1_u16(mw_bits.as_ptr()))
+                        } else if C::FAMILY == family::SUPER_AFFINE {
+                            vld1q_f32(mw.as_ptr())
                         } else {
                             vdupq_n_f32(0.0)
                         },

@@ -84,7 +84,7 @@ fn or_shifted(a: Codes, b: Codes, shift: i8) -> Codes {
 /// `p` must point at `C::GROUP_BYTES` readable bytes; the caller must enable `neon`.
 #[inline(always)]
 pub(crate) unsafe fn stored_codes<C: Codec>(p: *const u8) -> Codes {
-    debug_assert!(C::FAMILY != family::RAW);
+    debug_assert!(C::FAMILY != family::RAW && C::FAMILY <= family::LAST);
     if C::BITS == 8 {
         // SAFETY: 32 bytes are readable at `p`.
         return unsafe { [vld1q_u8(p), vld1q_u8(p.add(16))] };

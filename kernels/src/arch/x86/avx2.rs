@@ -171,12 +171,12 @@ unsafe fn int_rows_impl<C: Codec>(
                     if C::OFFSET != 0 {
                         isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(C::OFFSET * xsum));
                     }
-                    if C::FAMILY == family::SUPER {
+                    if C::HAS_MULT {
                         isum = _mm256_mullo_epi32(isum, multv);
                     }
                     let sx = _mm256_set1_ps(xq.scales(m)[j]);
                     *acc = _mm256_fmadd_ps(_mm256_mul_ps(swv, sx), _mm256_cvtepi32_ps(isum), *acc);
-                    if C::FAMILY == family::AFFINE {
+                    if C::HAS_MIN {
                         let xs = _mm256_set1_ps(xsum as f32);
                         *acc = _mm256_fmadd_ps(_mm256_mul_ps(mwv, sx), xs, *acc);
                     }
@@ -238,7 +238,13 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
                 let signed = _mm256_srai_epi32::<24>(_mm256_slli_epi32::<24>(codes));
                 _mm256_mul_ps(_mm256_cvtepi32_ps(signed), sw)
             }
-            family::AFFINE => _mm256_fmadd_ps(sw, _mm256_cvtepi32_ps(codes), _mm256_set1_ps(p.mw)),
+            family::AFFINE | family::SUPER_AFFINE => {
+                let mut v = codes;
+                if C::HAS_MULT {
+                    v = _mm256_mullo_epi32(v, _mm256_set1_epi32(p.mult));
+                }
+                _mm256_fmadd_ps(sw, _mm256_cvtepi32_ps(v), _mm256_set1_ps(p.mw))
+            }
             _ => {
                 let mut v = _mm256_sub_epi32(codes, _mm256_set1_epi32(C::OFFSET));
                 if C::FAMILY == family::SUPER {

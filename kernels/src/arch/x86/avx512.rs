@@ -188,6 +188,28 @@ unsafe fn dword_per_row(p: &[*const u8; INT_ROWS], off: usize) -> __m512i {
     unsafe { _mm512_loadu_si512(d.as_ptr().cast()) }
 }
 
+/// Value `g` of the 6-bit field at byte `field` of each row's block header (the sub-scale packing
+/// of SPEC-encodings.md: low 4 bits in byte g % 4, nibble g / 4; high 2 bits at bits 2g..2g+2 of
+/// the u16 at `field + 4`).
+///
+/// # Safety
+/// Each `p[r]` must have `field + 6` readable header bytes.
+#[inline(always)]
+unsafe fn six_bit_per_row(p: &[*const u8; INT_ROWS], field: usize, g: usize) -> __m512i {
+    // SAFETY: bytes field..field + 4 and field + 2..field + 6 are inside the header.
+    let low4 = unsafe { dword_per_row(p, field) };
+    let high2 = unsafe { dword_per_row(p, field + 2) };
+    let low = _mm512_and_si512(
+        _mm512_srl_epi32(low4, _mm_cvtsi32_si128((8 * (g % 4) + 4 * (g / 4)) as i32)),
+        _mm512_set1_epi32(15),
+    );
+    let high = _mm512_and_si512(
+        _mm512_srl_epi32(high2, _mm_cvtsi32_si128((16 + 2 * g) as i32)),
+        _mm512_set1_epi32(3),
+    );
+    _mm512_or_si512(low, _mm512_slli_epi32::<4>(high))
+}
+
 /// The codes of group `g` of 16 rows, read straight into the dot layout: zmm `c` lane `r` holds
 /// codes `4c..4c+4` of row `r`. Each plane width lands there with shifts and masks only (its byte
 /// `i` / bit positions already sit in the right dword), so no transposition of unpacked codes is
@@ -268,25 +290,19 @@ unsafe fn tile_group<C: Codec>(p: &[*const u8; INT_ROWS], present: u32, g: usize
     let (sw, mw, mult) = if C::F16_SCALES {
         let sw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head));
         let mw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(head)));
-        let mult = if C::FAMILY == family::SUPER {
-            // c'[g]: low 4 bits in byte g % 4 (nibble g / 4) of the 4 bytes after d, high 2 bits
-            // in the u16 after those (bits 2g..2g+2).
-            let low4 = unsafe { dword_per_row(p, 2) };
-            let high2 = unsafe { dword_per_row(p, 4) };
-            let low = _mm512_and_si512(
-                _mm512_srl_epi32(low4, _mm_cvtsi32_si128((8 * (g % 4) + 4 * (g / 4)) as i32)),
-                _mm512_set1_epi32(15),
-            );
-            let high = _mm512_and_si512(
-                _mm512_srl_epi32(high2, _mm_cvtsi32_si128((16 + 2 * g) as i32)),
-                _mm512_set1_epi32(3),
-            );
-            _mm512_sub_epi32(
-                _mm512_or_si512(low, _mm512_slli_epi32::<4>(high)),
-                _mm512_set1_epi32(32),
-            )
-        } else {
-            _mm512_set1_epi32(1)
+        let (mw, mult) = match C::FAMILY {
+            // c'[g] - 32 from the 6-byte field after d.
+            family::SUPER => (
+                mw,
+                _mm512_sub_epi32(unsafe { six_bit_per_row(p, 2, g) }, _mm512_set1_epi32(32)),
+            ),
+            // mw = -(dmin * mn[g]) (exact product, sign flipped exactly), mult = sc[g].
+            family::SUPER_AFFINE => {
+                let mn = _mm512_cvtepi32_ps(unsafe { six_bit_per_row(p, 10, g) });
+                let neg = _mm512_xor_ps(_mm512_mul_ps(mw, mn), _mm512_set1_ps(-0.0));
+                (neg, unsafe { six_bit_per_row(p, 4, g) })
+            }
+            _ => (mw, _mm512_set1_epi32(1)),
         };
         (sw, mw, mult)
     } else {
@@ -359,13 +375,13 @@ unsafe fn m_block<C: Codec, const VNNI: bool, const MB: usize>(
                 _mm512_set1_epi32(unsafe { *x.offset_sums.get_unchecked(at) }),
             );
         }
-        if C::FAMILY == family::SUPER {
+        if C::HAS_MULT {
             s = _mm512_mullo_epi32(s, tg.mult);
         }
         let sx = _mm512_set1_ps(unsafe { *x.scales.get_unchecked(at) });
         let acc = &mut acc[a];
         *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.sw, sx), _mm512_cvtepi32_ps(s), *acc);
-        if C::FAMILY == family::AFFINE {
+        if C::HAS_MIN {
             let xs = _mm512_set1_ps(unsafe { *x.sums_f32.get_unchecked(at) });
             *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.mw, sx), xs, *acc);
         }
@@ -485,8 +501,12 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
                 let signed = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<24>(codes[h]));
                 _mm512_mul_ps(_mm512_cvtepi32_ps(signed), sw)
             }
-            family::AFFINE => {
-                _mm512_fmadd_ps(sw, _mm512_cvtepi32_ps(codes[h]), _mm512_set1_ps(p.mw))
+            family::AFFINE | family::SUPER_AFFINE => {
+                let mut v = codes[h];
+                if C::HAS_MULT {
+                    v = _mm512_mullo_epi32(v, _mm512_set1_epi32(p.mult));
+                }
+                _mm512_fmadd_ps(sw, _mm512_cvtepi32_ps(v), _mm512_set1_ps(p.mw))
             }
             _ => {
                 let mut q = _mm512_sub_epi32(codes[h], _mm512_set1_epi32(C::OFFSET));

@@ -105,6 +105,6 @@ pub(crate) unsafe fn stored_codes<C: Codec>(p: *const u8) -> __m256i {
         }
         u
     };
-    debug_assert!(C::FAMILY <= family::RAW);
+    debug_assert!(C::FAMILY <= family::LAST);
     u
 }
