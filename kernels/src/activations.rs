@@ -1,4 +1,4 @@
-//! Activation quantization for the integer path (SPEC-encodings.md, "Integer path"): each row of X
+//! Activation quantization for the integer path (SPEC.md, "Integer path"): each row of X
 //! is cut into groups of 32 and each group becomes int8 codes, an f32 scale and the codes' sum.
 
 use tessera_format::GROUP;

@@ -1,5 +1,5 @@
 //! `tessera-kernels`: run-time dispatched SIMD dequant-matmul kernels, bit-identical to
-//! `tessera-reference` (SPEC-encodings.md, "Arithmetic contract").
+//! `tessera-reference` (SPEC.md, "Arithmetic contract").
 //!
 //! - [`WeightView`]: a checked, zero-copy view of a tensor's bytes (dense or sparse).
 //! - [`kernels`] picks a tier once (`TESSERA_ISA=scalar|avx2|avx512|avx512vnni` forces one);

@@ -82,7 +82,7 @@ impl<'a> WeightView<'a> {
     }
 
     /// A sparse tensor: a bitmap with one bit per storage block (LSB-first u64 words), then the
-    /// present blocks in order (SPEC-encodings.md, "Sparse storage").
+    /// present blocks in order (SPEC.md, "Sparse storage").
     pub fn new_sparse(
         encoding: Encoding,
         rows: usize,

@@ -1,4 +1,4 @@
-//! Activation quantization for the integer path (SPEC-encodings.md, "Integer path").
+//! Activation quantization for the integer path (SPEC.md, "Integer path").
 
 use tessera_format::GROUP;
 

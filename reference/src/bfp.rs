@@ -32,7 +32,7 @@ pub fn decode(bits: u32, block: &[u8], out: &mut [f32]) {
     }
 }
 
-/// Zero block: every mantissa 0 and a scale of at most 1 (SPEC-encodings.md, "Sparse storage").
+/// Zero block: every mantissa 0 and a scale of at most 1 (SPEC.md, "Sparse storage").
 pub fn is_zero(bits: u32, block: &[u8]) -> bool {
     let g = int_group(bits, block);
     block[0] <= 127 && g.q.iter().all(|&q| q == 0)

@@ -6,7 +6,7 @@ use tessera_format::{Encoding, GROUP};
 use crate::quantizer::GroupInput;
 use crate::{bfp, int_affine, int_super, int_super_affine, int_sym, mx};
 
-/// One group as the integer path sees it (SPEC-encodings.md, "Integer path"): the group's
+/// One group as the integer path sees it (SPEC.md, "Integer path"): the group's
 /// contribution to an output is `fma(scale * sx, f32(sub_scale * sum q*xq), acc)`, then, for
 /// affine blocks, `fma(min * sx, f32(sum xq), acc)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,7 +58,7 @@ pub fn int_group(e: Encoding, block: &[u8], g: usize) -> Option<IntGroup> {
 }
 
 /// True if the block may be omitted from sparse storage: it decodes to ±0 everywhere and adds
-/// exactly nothing on either path for any finite activations (SPEC-encodings.md, "Sparse storage").
+/// exactly nothing on either path for any finite activations (SPEC.md, "Sparse storage").
 pub fn is_zero(e: Encoding, block: &[u8]) -> bool {
     match e {
         Encoding::IntSym { .. } => int_sym::is_zero(block),

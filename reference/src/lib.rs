@@ -1,6 +1,6 @@
 //! `tessera-reference`: the scalar definition of every encoding and of matmul arithmetic.
 //!
-//! Everything here is written to be read against `format-spec/SPEC-encodings.md`: one module per
+//! Everything here is written to be read against `format-spec/SPEC.md`: one module per
 //! encoding family (decode a block, give its groups' integers, quantize into it), the bit planes,
 //! activation quantization, sparse storage, and both matmul paths of the arithmetic contract.
 //! The SIMD kernels must give exactly these bits.
@@ -33,7 +33,7 @@ pub use sparse::{densify, sparsify, zero_block};
 pub use tessera_format::{Encoding, MxType, Path, RawType};
 
 /// A weight matrix: `rows` rows of `k` elements in `encoding`. `bytes` is the dense row-major
-/// encoding, or, when `sparse`, the bitmap followed by the present blocks (SPEC-encodings.md,
+/// encoding, or, when `sparse`, the bitmap followed by the present blocks (SPEC.md,
 /// "Sparse storage").
 #[derive(Clone, Copy, Debug)]
 pub struct Weights<'a> {

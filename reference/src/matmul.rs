@@ -1,4 +1,4 @@
-//! The arithmetic contract (SPEC-encodings.md, "Arithmetic contract"), written literally.
+//! The arithmetic contract (SPEC.md, "Arithmetic contract"), written literally.
 //!
 //! Every output `Y[m][n]` is computed on its own from row `n` of W and row `m` of X, so results do
 //! not depend on how outputs are split across threads or tiles.

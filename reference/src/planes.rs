@@ -1,4 +1,4 @@
-//! Bit planes: how the 32 `b`-bit codes of one group are stored (SPEC-encodings.md, "Bit planes").
+//! Bit planes: how the 32 `b`-bit codes of one group are stored (SPEC.md, "Bit planes").
 //!
 //! A code is split into a 4-, 2- and 1-bit part (or one 8-bit part), low bits first, and each part
 //! is stored in its own plane. Every plane unpacks to 32 byte lanes with a broadcast, a shift and a

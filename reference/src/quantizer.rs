@@ -157,7 +157,7 @@ pub fn best_symmetric(g: GroupInput, o: i32, round_scale: impl Fn(f32) -> f32) -
             polish(&mut best, scale, &q);
         }
     }
-    // The plain absmax scale (no element clipped): its error bounds the result (SPEC-encodings.md,
+    // The plain absmax scale (no element clipped): its error bounds the result (SPEC.md,
     // "Error bounds").
     let plain = (amax / (o - 1).max(1) as f64) as f32;
     polish(&mut best, plain, &sym_codes(g, plain, o).q);

@@ -1,4 +1,4 @@
-//! Sparse storage: a bitmap of present blocks followed by those blocks (SPEC-encodings.md,
+//! Sparse storage: a bitmap of present blocks followed by those blocks (SPEC.md,
 //! "Sparse storage").
 
 use tessera_format::Encoding;

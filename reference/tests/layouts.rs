@@ -1,4 +1,4 @@
-//! Blocks written byte by byte from SPEC-encodings.md decode to the values worked out by hand.
+//! Blocks written byte by byte from SPEC.md decode to the values worked out by hand.
 
 use tessera_reference::{dequantize, row_int_groups, Encoding, MxType, Weights};
 

@@ -57,7 +57,7 @@ fn sse(a: &[f32], b: &[f32]) -> f64 {
         .sum()
 }
 
-/// The stated bound (SPEC-encodings.md, "Error bounds") on the squared error of one storage
+/// The stated bound (SPEC.md, "Error bounds") on the squared error of one storage
 /// block's real elements `x` (padding excluded) with groups `x.chunks(32)`.
 fn block_sse_bound(e: Encoding, x: &[f32]) -> f64 {
     let n = |v: &[f32]| v.len() as f64;
@@ -153,7 +153,7 @@ proptest! {
         let again = quantize(e, rows, k, &back).unwrap();
         // q{b} is canonical: the same bytes. bfp and MX give back the same values (the exact
         // exponent is always a candidate, but another exact one may come first). Affine and
-        // super-block searches do not promise either (SPEC-encodings.md, "Quantizers").
+        // super-block searches do not promise either (SPEC.md, "Quantizers").
         if matches!(e, Encoding::IntSym { .. }) {
             prop_assert_eq!(&again, &bytes, "{}", e);
         }

@@ -4,7 +4,7 @@
 //! What is asserted (each from the reference's documentation):
 //! - finite values quantize, non-finite ones are refused with `NonFinite` (`quantize_weighted`);
 //!   the bytes have the length the shape implies and decode to finite values (elements saturate);
-//! - `q{b}` only (SPEC-encodings.md section 4, "canonical form"): re-quantizing decoded bytes
+//! - `q{b}` only (SPEC.md section 16, "canonical form"): re-quantizing decoded bytes
 //!   gives the same bytes, `quantize(decode(quantize(v))) == quantize(v)`, and for any block
 //!   bytes with finite values `decode(quantize(decode(b))) == decode(b)` (+0 and -0 equal). The
 //!   other encodings' quantizers search for the least error without promising to find an exact

@@ -33,7 +33,7 @@ fn nan_metadata_value_is_found_by_key() {
 
 /// quant_roundtrip, 2026-11-22: q8a values whose re-quantization decodes differently
 /// (-16319.5 vs -16325.0). The affine quantizer does not promise a fixed point (only q{b} has a
-/// canonical form, SPEC-encodings.md section 4); the harness asserted it for every encoding
+/// canonical form, SPEC.md section 16); the harness asserted it for every encoding
 /// (harness bug). The check now asserts canonical re-quantization for q{b} only.
 #[test]
 fn q8a_requantization_is_not_required_to_be_a_fixed_point() {

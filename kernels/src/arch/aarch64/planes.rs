@@ -1,6 +1,6 @@
 //! Bit-plane unpacking with NEON: one group's planes become 32 unsigned byte codes in element
 //! order, held as two q-registers (elements 0..16 and 16..32). Each plane width has one routine;
-//! every code width is their composition (SPEC-encodings.md, "Bit planes").
+//! every code width is their composition (SPEC.md, "Bit planes").
 //!
 //! These are `#[inline(always)]` helpers without their own `target_feature`; they are only called
 //! from functions that enable at least `neon`, into which they inline.

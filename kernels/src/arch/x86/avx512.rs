@@ -189,7 +189,7 @@ unsafe fn dword_per_row(p: &[*const u8; INT_ROWS], off: usize) -> __m512i {
 }
 
 /// Value `g` of the 6-bit field at byte `field` of each row's block header (the sub-scale packing
-/// of SPEC-encodings.md: low 4 bits in byte g % 4, nibble g / 4; high 2 bits at bits 2g..2g+2 of
+/// of SPEC.md: low 4 bits in byte g % 4, nibble g / 4; high 2 bits at bits 2g..2g+2 of
 /// the u16 at `field + 4`).
 ///
 /// # Safety

@@ -1,6 +1,6 @@
 //! Bit-plane unpacking with AVX2 instructions (also used by the AVX-512 tiers): one group's planes
 //! become 32 unsigned byte codes in element order. Each plane width has one routine; every code
-//! width is their composition (SPEC-encodings.md, "Bit planes").
+//! width is their composition (SPEC.md, "Bit planes").
 //!
 //! These are `#[inline(always)]` helpers without their own `target_feature`; they are only called
 //! from functions that enable at least `avx2`, into which they inline.
