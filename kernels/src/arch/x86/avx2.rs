@@ -348,9 +348,16 @@ unsafe fn float_rows_impl<C: Codec>(
                     });
                     for (a, acc) in acc.iter_mut().enumerate().take(na) {
                         let xp = x[(m0 + a) * k + j * GROUP..].as_ptr();
-                        // SAFETY: the masks cover only elements inside row m0 + a of `x`.
-                        let xv: [__m256; 4] = std::array::from_fn(|q| unsafe {
-                            _mm256_maskload_ps(xp.add(8 * q), masks[q])
+                        // Quarters past the row's end are not loaded at all: even forming a
+                        // pointer beyond the slice would be undefined behaviour.
+                        let xv: [__m256; 4] = std::array::from_fn(|q| {
+                            if valid > 8 * q {
+                                // SAFETY: element j * 32 + 8q is inside row m0 + a of `x`, and
+                                // the mask covers only elements inside that row.
+                                unsafe { _mm256_maskload_ps(xp.add(8 * q), masks[q]) }
+                            } else {
+                                _mm256_setzero_ps()
+                            }
                         });
                         for (r, acc) in acc.iter_mut().enumerate().take(nr) {
                             // k mod 16 lanes: quarters 0, 2 feed lanes 0..8, quarters 1, 3 lanes 8..16.

@@ -667,12 +667,16 @@ unsafe fn float_tile<C: Codec, const NA: usize>(
             for (a, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: the masks cover only elements inside row m0 + a of `x`
                 // (x.len() == m * k, group j starts before k).
+                // The second half is not loaded when the row ends first: even forming a
+                // pointer beyond the slice would be undefined behaviour.
                 let (x0, x1) = unsafe {
                     let xp = x.as_ptr().add((m0 + a) * k + j * GROUP);
-                    (
-                        _mm512_maskz_loadu_ps(lo, xp),
-                        _mm512_maskz_loadu_ps(hi, xp.add(16)),
-                    )
+                    let x1 = if valid > 16 {
+                        _mm512_maskz_loadu_ps(hi, xp.add(16))
+                    } else {
+                        _mm512_setzero_ps()
+                    };
+                    (_mm512_maskz_loadu_ps(lo, xp), x1)
                 };
                 for (acc, wv) in acc.iter_mut().zip(wv.iter()) {
                     *acc = _mm512_fmadd_ps(wv[0], x0, *acc);
