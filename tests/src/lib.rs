@@ -68,3 +68,17 @@ pub fn targets() -> Vec<Target> {
 pub fn corpus_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
 }
+
+/// Deterministic pseudo-random bytes (an LCG), the same on every machine: fixed-seed inputs for
+/// tests that run without the fuzzer.
+pub fn lcg_bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (s >> 56) as u8
+        })
+        .collect()
+}

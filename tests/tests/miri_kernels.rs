@@ -9,19 +9,7 @@
 use tessera_format::{Encoding, RawType};
 use tessera_kernels::{available_isas, Isa};
 use tessera_tests::kernels_diff::check_all_tiers;
-
-/// Deterministic bytes and activations (an LCG), so the test is the same everywhere.
-fn lcg(seed: u64, n: usize) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (s >> 56) as u8
-        })
-        .collect()
-}
+use tessera_tests::lcg_bytes as lcg;
 
 #[test]
 fn every_encoding_every_tier_small_shapes() {
