@@ -250,39 +250,49 @@ pub fn sweep_symmetric(
         a += w * y[i] * q[i] as f64;
         b += w * (q[i] * q[i]) as f64;
     }
-    // Steps inside the window: (t, element).
-    let mut steps: Vec<(f64, usize)> = Vec::new();
-    for (i, &v) in y.iter().enumerate() {
-        if v == 0.0 || g.imp[i] == 0.0 {
-            continue;
-        }
-        let mut mag = q[i].abs();
-        while mag < limit(v) {
-            let t = (mag as f64 + 0.5) / v.abs();
-            if t > t_hi {
-                break;
+    // Steps inside the window, as `(bits of t) << 8 | element`: t > 0, so sorting the packed
+    // integers orders the steps by t, then by element.
+    STEPS.with_borrow_mut(|steps| {
+        steps.clear();
+        for (i, &v) in y.iter().enumerate() {
+            if v == 0.0 || g.imp[i] == 0.0 {
+                continue;
             }
-            steps.push((t, i));
-            mag += 1;
+            let (av, top) = (v.abs(), limit(v));
+            let mut mag = q[i].abs();
+            while mag < top {
+                let t = (mag as f64 + 0.5) / av;
+                if t > t_hi {
+                    break;
+                }
+                steps.push((t.to_bits() as u128) << 8 | i as u128);
+                mag += 1;
+            }
         }
-    }
-    // (t, element) pairs are distinct, so an unstable sort is deterministic.
-    steps.sort_unstable_by(|l, r| l.0.total_cmp(&r.0).then(l.1.cmp(&r.1)));
-    let score = |a: f64, b: f64| if b > 0.0 && a > 0.0 { a * a / b } else { 0.0 };
-    let mut best = (score(a, b), q);
-    for (n, &(t, i)) in steps.iter().enumerate() {
-        let w = g.imp[i] as f64;
-        let dq = if y[i] > 0.0 { 1 } else { -1 };
-        let old = q[i];
-        q[i] += dq;
-        a += w * y[i] * dq as f64;
-        b += w * ((q[i] * q[i]) - (old * old)) as f64;
-        // Score once every step at this t is applied.
-        if steps.get(n + 1).map(|s| s.0) != Some(t) && score(a, b) > best.0 {
-            best = (score(a, b), q);
+        steps.sort_unstable();
+        let score = |a: f64, b: f64| if b > 0.0 && a > 0.0 { a * a / b } else { 0.0 };
+        // The best interval is remembered by the number of steps taken to reach it.
+        let (mut best_score, mut best_taken) = (score(a, b), 0);
+        let mut walk = q;
+        for (n, &step) in steps.iter().enumerate() {
+            let i = (step & 0xFF) as usize;
+            let w = g.imp[i] as f64;
+            let dq = if y[i] > 0.0 { 1 } else { -1 };
+            let old = walk[i];
+            walk[i] += dq;
+            a += w * y[i] * dq as f64;
+            b += w * ((walk[i] * walk[i]) - (old * old)) as f64;
+            // Score once every step at this t is taken.
+            let same_t_next = steps.get(n + 1).is_some_and(|s| s >> 8 == step >> 8);
+            if !same_t_next && score(a, b) > best_score {
+                (best_score, best_taken) = (score(a, b), n + 1);
+            }
         }
-    }
-    let q = best.1;
+        for &step in &steps[..best_taken] {
+            let i = (step & 0xFF) as usize;
+            q[i] += if y[i] > 0.0 { 1 } else { -1 };
+        }
+    });
     let (mut a, mut b) = (0.0f64, 0.0f64);
     for i in 0..GROUP {
         let w = g.imp[i] as f64;
@@ -294,6 +304,11 @@ pub fn sweep_symmetric(
     }
     // Back to the original sign: x ~ (sign * a / b) * q.
     Some((sign * (a / b) as f32, q))
+}
+
+thread_local! {
+    /// The sweep's step list, kept between calls so the hot loop does not allocate.
+    static STEPS: std::cell::RefCell<Vec<u128>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `floor(log2(|x|))` for a finite nonzero `x`, exact (subnormals included).
