@@ -65,6 +65,94 @@ fn rel_rmse(a: &[f32], b: &[f32]) -> f64 {
     (num / den).sqrt()
 }
 
+/// ggml's quantizers on every 2-D tensor of the model, measured with candle 0.11.1's ports (see
+/// the file's header): `(tensor, [(type, rel-RMSE)])`.
+fn ggml_measured() -> Vec<(String, Vec<(String, f64)>)> {
+    let text = include_str!("data/ggml_minilm.tsv");
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<&str> = lines.next().expect("header").split('\t').skip(1).collect();
+    lines
+        .map(|l| {
+            let mut cols = l.split('\t');
+            let name = cols.next().expect("tensor name").to_string();
+            let errs = header
+                .iter()
+                .zip(cols)
+                .map(|(h, v)| (h.to_string(), v.parse().expect("rel-RMSE")))
+                .collect();
+            (name, errs)
+        })
+        .collect()
+}
+
+/// The measured ggml rel-RMSE of `ty` on `tensor`.
+fn ggml_on(table: &[(String, Vec<(String, f64)>)], tensor: &str, ty: &str) -> f64 {
+    let row = &table
+        .iter()
+        .find(|r| r.0 == tensor)
+        .expect("tensor in table")
+        .1;
+    row.iter().find(|c| c.0 == ty).expect("type in table").1
+}
+
+/// Per code width, the ggml types nearest in bits per weight (ours at width b cost b + 0.25 to
+/// b + 0.5; 7 bits is nearer Q6_K's 6.56 than Q8_0's 8.5). The best of our encodings of that
+/// width (`q{b}`, `q{b}a`, `q{b}k`, `q{b}ka`) must beat each on every tensor, except where listed
+/// in [`KNOWN_SHORTFALLS`].
+const NEAREST_GGML: &[(u32, &[&str])] = &[
+    (2, &["Q2_K"]),
+    (3, &["Q3_K"]),
+    (4, &["Q4_0", "Q4_K"]),
+    (5, &["Q5_0", "Q5_K"]),
+    (6, &["Q6_K"]),
+    (7, &["Q6_K"]),
+    (8, &["Q8_0"]),
+];
+
+/// Where our best is measured worse than ggml: (width, tensor or "*", ggml type, largest ratio
+/// ours / ggml measured). Q2_K and Q3_K adapt their scales every 16 weights, ours every 32; at
+/// 2 bits no 32-weight grouping can match Q2_K (`two_bit_groups_of_32_cannot_reach_q2_k`), and at
+/// 3 bits the 768-value token-type table is the one tensor where it shows. The test fails if a
+/// shortfall grows by more than 2%.
+const KNOWN_SHORTFALLS: &[(u32, &str, &str, f64)] = &[
+    (2, "*", "Q2_K", 1.162),
+    (3, "embeddings.token_type_embeddings.weight", "Q3_K", 1.098),
+];
+
+/// Checks every width of tensor `t` against [`NEAREST_GGML`] and [`KNOWN_SHORTFALLS`].
+fn assert_beats_nearest_ggml(
+    table: &[(String, Vec<(String, f64)>)],
+    t: &Tensor,
+    ours: &dyn Fn(&str) -> f64,
+) {
+    for &(bits, rivals) in NEAREST_GGML {
+        let best = ["", "a", "k", "ka"]
+            .iter()
+            .map(|suffix| format!("q{bits}{suffix}"))
+            .filter(|n| Encoding::from_name(n).is_some())
+            .map(|n| ours(&n))
+            .fold(f64::INFINITY, f64::min);
+        for &rival in rivals {
+            let ratio = best / ggml_on(table, &t.name, rival);
+            let known = KNOWN_SHORTFALLS
+                .iter()
+                .find(|k| k.0 == bits && (k.1 == "*" || k.1 == t.name) && k.2 == rival);
+            match known {
+                Some(&(_, _, _, worst)) => assert!(
+                    ratio <= worst * 1.02,
+                    "{}: {bits}-bit shortfall against {rival} grew: {ratio:.3} > {worst}",
+                    t.name
+                ),
+                None => assert!(
+                    ratio < 1.0,
+                    "{}: best {bits}-bit / {rival} = {ratio:.3}",
+                    t.name
+                ),
+            }
+        }
+    }
+}
+
 fn ours(e: Encoding, t: &Tensor) -> (f64, f64) {
     let bytes = quantize(e, t.rows, t.k, &t.values).expect("quantize");
     let w = Weights {
@@ -223,8 +311,22 @@ fn layer0_intermediate_against_ggml() {
         return;
     };
     let t = &ts[0];
-    // Figures from the issue (candle 0.11's port of ggml's quantizers, this tensor).
-    let (q4_0, q4_k, q6_k, q8_0) = (8.77e-2, 7.56e-2, 1.86e-2, 5.47e-3);
+    // Measured here with candle 0.11.1's ports of ggml's quantizers (data/ggml_minilm.tsv); they
+    // agree with the issue's figures (Q4_0 8.77e-2, Q4_K 7.56e-2, Q6_K 1.86e-2, Q8_0 5.47e-3).
+    let table = ggml_measured();
+    let g = |ty| ggml_on(&table, &t.name, ty);
+    let (q4_0, q4_k, q6_k, q8_0) = (g("Q4_0"), g("Q4_K"), g("Q6_K"), g("Q8_0"));
+    for (issue, measured) in [
+        (8.77e-2, q4_0),
+        (7.56e-2, q4_k),
+        (1.86e-2, q6_k),
+        (5.47e-3, q8_0),
+    ] {
+        assert!(
+            (measured / issue - 1.0f64).abs() < 0.005,
+            "{measured} vs {issue}"
+        );
+    }
     // Our own ggml-rule baselines must reproduce the issue's figures (checks loading and metric).
     let legacy = ggml_legacy(t);
     for (name, bpw, err) in &legacy {
@@ -248,6 +350,7 @@ fn layer0_intermediate_against_ggml() {
         );
     }
     assert_beats_legacy(t, &get);
+    assert_beats_nearest_ggml(&table, t, &get);
     // 10% below Q8_0; record how far below the K-quant figures (Q4_K, Q6_K) we are.
     assert!(get("q8") < 0.9 * q8_0 && get("q8a") < 0.91 * q8_0);
     // The affine super-blocks (a scale and a min per 32 under f16 super-block scales, ggml's
@@ -297,12 +400,23 @@ const WORST_OVER_MODEL: &[(&str, f64)] = &[
     ("mxfp6_e3m2", 5.3583e-2),
     ("mxfp4", 1.3180e-1),
     ("mxint8", 1.4708e-2),
+    ("q2ka", 3.1880e-1),
+    ("q3ka", 1.7724e-1),
+    ("q4ka", 9.5265e-2),
+    ("q5ka", 4.6084e-2),
+    ("q6ka", 2.2876e-2),
 ];
 
 #[test]
 #[ignore = "minutes in release: every 2-D tensor of MiniLM in every encoding"]
 fn every_tensor_table() {
     let Some(ts) = load(None) else { return };
+    let table = ggml_measured();
+    assert_eq!(
+        table.len(),
+        ts.len(),
+        "one measured ggml row per 2-D tensor"
+    );
     let all = Encoding::all_blocked();
     let mut worst = vec![0.0f64; all.len()];
     print!("{:48}", "tensor");
@@ -330,7 +444,11 @@ fn every_tensor_table() {
         for (name, _, theirs) in ggml_legacy(t) {
             print!("  ggml {name} {theirs:.4e}");
         }
+        for ty in ["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"] {
+            print!("  ggml {ty} {:.4e}", ggml_on(&table, &t.name, ty));
+        }
         println!();
+        assert_beats_nearest_ggml(&table, t, &get);
     }
     print!("{:48}", "worst");
     for w in &worst {
@@ -346,4 +464,73 @@ fn every_tensor_table() {
             worst[i]
         );
     }
+}
+
+/// The least squared error of fitting `x` (sorted ascending) with 4 evenly spaced levels
+/// `m + d * c`, `c` in 0..4, for any real `m` and `d`: the minimum over every monotone split into
+/// 4 runs of the least-squares error of that code assignment (an optimal fit assigns each value its
+/// nearest level, so its codes are monotone in the value). Prefix sums make each split O(1).
+fn best_four_level_fit(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut sum = vec![0.0f64; n + 1];
+    for (i, v) in x.iter().enumerate() {
+        sum[i + 1] = sum[i] + v;
+    }
+    let sxx: f64 = x.iter().map(|v| v * v).sum();
+    let sx = sum[n];
+    let mut best = sxx - sx * sx / n as f64; // all one code
+    for c1 in 0..=n {
+        for c2 in c1..=n {
+            for c3 in c2..=n {
+                let counts = [c1, c2 - c1, c3 - c2, n - c3];
+                let sc: f64 = (0..4).map(|c| (c * counts[c]) as f64).sum();
+                let scc: f64 = (0..4).map(|c| (c * c * counts[c]) as f64).sum();
+                let sxc =
+                    (sum[c2] - sum[c1]) + 2.0 * (sum[c3] - sum[c2]) + 3.0 * (sum[n] - sum[c3]);
+                let det = n as f64 * scc - sc * sc;
+                if det <= 0.0 {
+                    continue;
+                }
+                let d = (n as f64 * sxc - sx * sc) / det;
+                let m = (sx - d * sc) / n as f64;
+                // Least-squares residual: x.x - beta . (X^T x).
+                best = best.min(sxx - m * sx - d * sxc);
+            }
+        }
+    }
+    best.max(0.0)
+}
+
+/// The relative RMSE of the best 4-level fit of every group of `group` values of `t`.
+fn four_level_bound(t: &Tensor, group: usize) -> f64 {
+    let mut err = 0.0;
+    for g in t.values.chunks(group) {
+        let mut x: Vec<f64> = g.iter().map(|&v| v as f64).collect();
+        x.sort_by(f64::total_cmp);
+        err += best_four_level_fit(&x);
+    }
+    let norm: f64 = t.values.iter().map(|&v| (v as f64).powi(2)).sum();
+    (err / norm).sqrt()
+}
+
+/// Why 2 bits fall short of Q2_K: every 2-bit encoding here gives each group of 32 weights (or a
+/// coarser unit) 4 evenly spaced levels. Even with a real-valued scale and offset per group, the
+/// best such fit of this tensor is worse than Q2_K, which adapts every 16 weights; our `q2ka` is
+/// within 0.5% of that bound, and groups of 16 would leave room to beat Q2_K by 10%.
+#[test]
+fn two_bit_groups_of_32_cannot_reach_q2_k() {
+    let Some(ts) = load(Some("encoder.layer.0.intermediate.dense.weight")) else {
+        return;
+    };
+    let t = &ts[0];
+    let q2_k = ggml_on(&ggml_measured(), &t.name, "Q2_K");
+    let (bound32, bound16) = (four_level_bound(t, 32), four_level_bound(t, 16));
+    let (_, q2ka) = ours(Encoding::from_name("q2ka").unwrap(), t);
+    println!("4-level bound: groups of 32 {bound32:.4e}, of 16 {bound16:.4e}; Q2_K {q2_k:.4e}; q2ka {q2ka:.4e}");
+    assert!(bound32 > q2_k, "{bound32} <= {q2_k}");
+    assert!(
+        q2ka >= bound32 && q2ka < bound32 * 1.005,
+        "{q2ka} vs {bound32}"
+    );
+    assert!(bound16 < 0.9 * q2_k, "{bound16} vs {q2_k}");
 }
