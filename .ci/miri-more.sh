@@ -9,11 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-  rustup toolchain install nightly --profile minimal
-fi
-rustup component add miri rust-src --toolchain nightly
-cargo +nightly miri setup
+source .ci/nightly-miri.sh
 
 base="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 step() { echo; echo "--- miri: $* ($(date +%H:%M:%S))"; }

@@ -5,11 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! rustup toolchain list | grep -q '^nightly'; then
-  rustup toolchain install nightly --profile minimal
-fi
-rustup component add miri rust-src --toolchain nightly
-cargo +nightly miri setup
+source .ci/nightly-miri.sh
 
 # A target dir of its own, so Miri's artifacts never mix with the normal build's.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/miri"

@@ -28,12 +28,8 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), CapiError>) -> TesseraStat
     error.status()
 }
 
-/// Checks a caller's `(ptr, len)` array: `len` elements of `T`. A NULL pointer is accepted only
-/// when `len == 0`.
-fn check_array<T>(ptr: *const T, len: usize, arg: &'static str) -> Result<(), CapiError> {
-    if len == 0 {
-        return Ok(());
-    }
+/// Checks that a caller's pointer is non-NULL and aligned for `T`.
+fn check_pointer<T>(ptr: *const T, arg: &'static str) -> Result<(), CapiError> {
     if ptr.is_null() {
         return Err(CapiError::Null { arg });
     }
@@ -44,6 +40,16 @@ fn check_array<T>(ptr: *const T, len: usize, arg: &'static str) -> Result<(), Ca
             align: std::mem::align_of::<T>(),
         });
     }
+    Ok(())
+}
+
+/// Checks a caller's `(ptr, len)` array: `len` elements of `T`. A NULL pointer is accepted only
+/// when `len == 0`.
+fn check_array<T>(ptr: *const T, len: usize, arg: &'static str) -> Result<(), CapiError> {
+    if len == 0 {
+        return Ok(());
+    }
+    check_pointer(ptr, arg)?;
     let too_long = || CapiError::TooLong {
         arg,
         len,
@@ -121,16 +127,7 @@ pub(crate) struct Out<T>(*mut T);
 impl<T> Out<T> {
     /// Checks `ptr`; call this before doing any work so a bad out-pointer never leaks a result.
     pub(crate) fn new(ptr: *mut T, arg: &'static str) -> Result<Self, CapiError> {
-        if ptr.is_null() {
-            return Err(CapiError::Null { arg });
-        }
-        if !ptr.is_aligned() {
-            return Err(CapiError::Misaligned {
-                arg,
-                addr: ptr as usize,
-                align: std::mem::align_of::<T>(),
-            });
-        }
+        check_pointer(ptr, arg)?;
         Ok(Out(ptr))
     }
 
