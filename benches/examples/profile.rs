@@ -1,4 +1,6 @@
-//! Runs one kernel in a loop for profiling (`perf record`): `profile <encoding> <m> <n> <k> <iters> [float]`.
+//! Runs one kernel in a loop for profiling (`perf record`):
+//! `profile <encoding> <m> <n> <k> <iters> [float|int] [copies]`. With `copies` > 1 the call cycles
+//! through that many weight matrices (e.g. 4 x 14336 x 4096 to stream from DRAM).
 
 use tessera_benches::{median_cpu_secs, random_activations, random_bytes};
 use tessera_format::{Encoding, Path};
@@ -13,19 +15,30 @@ fn main() {
     let k: usize = arg(4, "2048").parse().expect("k");
     let iters: usize = arg(5, "1000").parse().expect("iters");
     let float = arg(6, "") == "float";
-    let bytes = random_bytes(
-        e.tensor_bytes(&[n as u64, k as u64]).expect("shape") as usize,
-        5,
-    );
-    let view = WeightView::new(e, n, k, &bytes).expect("view");
+    let copies: usize = arg(7, "1").parse().expect("copies");
+    let mats: Vec<Vec<u8>> = (0..copies.max(1) as u64)
+        .map(|i| {
+            random_bytes(
+                e.tensor_bytes(&[n as u64, k as u64]).expect("shape") as usize,
+                5 + i,
+            )
+        })
+        .collect();
+    let views: Vec<WeightView> = mats
+        .iter()
+        .map(|b| WeightView::new(e, n, k, b).expect("view"))
+        .collect();
+    let mut next = 0;
     let x = random_activations(m * k, 3);
     let xq = QuantizedActivations::new(&x, m, k).expect("activations");
     let kern = kernels().expect("kernels");
     let secs = median_cpu_secs(iters, || {
+        let view = &views[next % views.len()];
+        next += 1;
         if float {
-            std::hint::black_box(kern.gemm(&view, &x, m, Path::Float).expect("gemm"));
+            std::hint::black_box(kern.gemm(view, &x, m, Path::Float).expect("gemm"));
         } else {
-            std::hint::black_box(kern.gemm_quantized(&view, &xq).expect("gemm"));
+            std::hint::black_box(kern.gemm_quantized(view, &xq).expect("gemm"));
         }
     });
     println!(
@@ -33,6 +46,6 @@ fn main() {
         kern.isa(),
         secs * 1e3,
         2.0 * (m * n * k) as f64 / secs / 1e9,
-        bytes.len() as f64 / secs / 1e9
+        mats[0].len() as f64 / secs / 1e9
     );
 }

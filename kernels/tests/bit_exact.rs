@@ -260,6 +260,42 @@ fn every_encoding_on_edge_shapes() {
     }
 }
 
+/// gemv (M = 1) on dense tensors takes a strided kernel for whole 16-row tiles and the general
+/// loop for the rest: row counts of whole tiles, whole tiles plus a ragged rest, ragged K (odd
+/// group counts, short super-blocks), and the row sub-range `1..rows - 1` that `check` also runs
+/// (tiles starting mid-tensor).
+#[test]
+fn gemv_whole_tiles_and_rest() {
+    const GEMV_SHAPES: [(usize, usize); 6] = [
+        (16, 33),
+        (32, 1000),
+        (53, 257),
+        (48, 64),
+        (20, 2055),
+        (64, 4096),
+    ];
+    for e in Encoding::all() {
+        if e.path() != Path::Integer {
+            continue;
+        }
+        for (i, &(rows, k)) in GEMV_SHAPES.iter().enumerate() {
+            for sparse in [false, true] {
+                let case = Case {
+                    e,
+                    rows,
+                    k,
+                    m: 1,
+                    sparse,
+                    seed: 0x5EED + 17 * i as u64 + e.id() as u64,
+                };
+                if let Err(msg) = check(&case) {
+                    panic!("{msg}");
+                }
+            }
+        }
+    }
+}
+
 fn any_encoding() -> impl Strategy<Value = Encoding> {
     let all = Encoding::all();
     (0..all.len()).prop_map(move |i| all[i])
