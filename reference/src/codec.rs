@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 use tessera_format::{Encoding, GROUP};
 
+use crate::fast::{self, Effort};
 use crate::layout::{checked_row_bytes, Blocks};
 use crate::{block, raw, RefError, Weights};
 
@@ -94,6 +95,20 @@ pub fn quantize_weighted(
     values: &[f32],
     importance: Option<&[f32]>,
 ) -> Result<Vec<u8>, RefError> {
+    quantize_with(e, rows, k, values, importance, Effort::Best)
+}
+
+/// [`quantize_weighted`] at a chosen [`Effort`]: `Best` is `quantize_weighted` itself; `Fast`
+/// uses [`crate::fast`] where it has a search for `e` and `Best` elsewhere. Either way rows are
+/// independent, so the bytes are the same for any thread count.
+pub fn quantize_with(
+    e: Encoding,
+    rows: usize,
+    k: usize,
+    values: &[f32],
+    importance: Option<&[f32]>,
+    effort: Effort,
+) -> Result<Vec<u8>, RefError> {
     check_values("values", rows, k, values.len(), e)?;
     let (row_bytes, total) = checked_row_bytes(e, rows, k)?;
     if let Encoding::Raw(t) = e {
@@ -117,6 +132,7 @@ pub fn quantize_weighted(
         });
     }
     let mut out = vec![0u8; total as usize];
+    let fast = effort == Effort::Fast && fast::has_fast_search(e);
     if k == 0 || rows == 0 {
         return Ok(out);
     }
@@ -125,7 +141,11 @@ pub fn quantize_weighted(
         .for_each(|(r, dst)| {
             let x = &values[r * k..(r + 1) * k];
             let imp = importance.map(|i| &i[r * k..(r + 1) * k]);
-            quantize_row(e, x, imp, dst);
+            if fast {
+                fast::quantize_row(e, x, imp, dst);
+            } else {
+                quantize_row(e, x, imp, dst);
+            }
         });
     Ok(out)
 }

@@ -10,6 +10,7 @@ pub mod bfp;
 pub mod block;
 mod codec;
 mod error;
+pub mod fast;
 pub mod fp;
 pub mod int_affine;
 pub mod int_super;
@@ -26,8 +27,9 @@ mod sparse;
 
 pub use activations::{quantize_activations, QuantizedActivations};
 pub use block::IntGroup;
-pub use codec::{dequantize, quantize_weighted};
+pub use codec::{dequantize, quantize_weighted, quantize_with};
 pub use error::RefError;
+pub use fast::Effort;
 pub use matmul::{float_dot, integer_dot, matmul, matmul_quantized, LANES};
 pub use sparse::{densify, sparsify, zero_block};
 pub use tessera_format::{Encoding, MxType, Path, RawType};
