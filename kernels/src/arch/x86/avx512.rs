@@ -148,21 +148,65 @@ struct TileGroup {
     mult: __m512i,
 }
 
+/// Where block data of a tile's 16 rows is: `at(r, off)` is byte `off` of row `r`'s current block.
+trait TileRows {
+    /// # Safety
+    /// `off` must lie inside row `r`'s current block (or the zero block standing in for it).
+    unsafe fn at(&self, r: usize, off: usize) -> *const u8;
+
+    /// One u32 per row read at `off` (unaligned), as a zmm with lane `r` = row `r`.
+    ///
+    /// # Safety
+    /// 4 readable bytes at each `at(r, off)`.
+    #[inline(always)]
+    unsafe fn dwords(&self, off: usize) -> __m512i {
+        // SAFETY: the caller guarantees 4 readable bytes at each `at(r, off)`.
+        let d: [u32; INT_ROWS] =
+            std::array::from_fn(|r| unsafe { self.at(r, off).cast::<u32>().read_unaligned() });
+        // SAFETY: `d` is 16 u32.
+        unsafe { _mm512_loadu_si512(d.as_ptr().cast()) }
+    }
+}
+
+/// One pointer per row (the general loop: sparse rows, absent blocks).
+impl TileRows for [*const u8; INT_ROWS] {
+    #[inline(always)]
+    unsafe fn at(&self, r: usize, off: usize) -> *const u8 {
+        // SAFETY: the caller keeps `off` inside the block.
+        unsafe { self[r].add(off) }
+    }
+}
+
+/// Dense rows at a fixed stride: row `a + 4i` (`a < 4`) is `base[a] + i * stride4`, so every
+/// address is one register plus a scaled index (x86 addressing) instead of a pointer per row.
+struct Strided {
+    base: [*const u8; 4],
+    stride4: usize,
+}
+
+impl TileRows for Strided {
+    #[inline(always)]
+    unsafe fn at(&self, r: usize, off: usize) -> *const u8 {
+        // SAFETY: the caller keeps `off` inside the block, which lies inside the tensor.
+        unsafe { self.base[r % 4].add((r / 4) * self.stride4 + off) }
+    }
+}
+
 /// Four rows' 16 bytes at `off` in one zmm: 128-bit lane `L` holds row `a + 4L`.
 #[inline(always)]
-unsafe fn load_4_rows(p: &[*const u8; INT_ROWS], a: usize, off: usize) -> __m512i {
-    // SAFETY: the caller guarantees 16 readable bytes at each `p[r] + off`.
+unsafe fn load_4_rows<P: TileRows>(p: &P, a: usize, off: usize) -> __m512i {
+    // SAFETY: the caller guarantees 16 readable bytes at each `p.at(r, off)`.
     unsafe {
-        let v = _mm512_castsi128_si512(_mm_loadu_si128(p[a].add(off).cast()));
-        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(p[a + 4].add(off).cast()));
-        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(p[a + 8].add(off).cast()));
-        _mm512_inserti32x4::<3>(v, _mm_loadu_si128(p[a + 12].add(off).cast()))
+        let v = _mm512_castsi128_si512(_mm_loadu_si128(p.at(a, off).cast()));
+        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(p.at(a + 4, off).cast()));
+        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(p.at(a + 8, off).cast()));
+        _mm512_inserti32x4::<3>(v, _mm_loadu_si128(p.at(a + 12, off).cast()))
     }
 }
 
 /// 16 rows' 16 bytes at `off` -> 4 zmm, zmm `s` lane `r` = dword `s` of row `r`.
 #[inline(always)]
-unsafe fn dwords_16x4(p: &[*const u8; INT_ROWS], off: usize) -> [__m512i; 4] {
+unsafe fn dwords_16x4<P: TileRows>(p: &P, off: usize) -> [__m512i; 4] {
     // SAFETY: as `load_4_rows`.
     let z: [__m512i; 4] = std::array::from_fn(|a| unsafe { load_4_rows(p, a, off) });
     // A 4x4 dword transpose inside every 128-bit lane; lane L dword a is then row a + 4L.
@@ -180,12 +224,9 @@ unsafe fn dwords_16x4(p: &[*const u8; INT_ROWS], off: usize) -> [__m512i; 4] {
 
 /// One u32 per row read at `off` (unaligned), as a zmm with lane `r` = row `r`.
 #[inline(always)]
-unsafe fn dword_per_row(p: &[*const u8; INT_ROWS], off: usize) -> __m512i {
-    // SAFETY: the caller guarantees 4 readable bytes at each `p[r] + off`.
-    let d: [u32; INT_ROWS] =
-        std::array::from_fn(|r| unsafe { p[r].add(off).cast::<u32>().read_unaligned() });
-    // SAFETY: `d` is 16 u32.
-    unsafe { _mm512_loadu_si512(d.as_ptr().cast()) }
+unsafe fn dword_per_row<P: TileRows>(p: &P, off: usize) -> __m512i {
+    // SAFETY: the caller guarantees 4 readable bytes at each `p.at(r, off)`.
+    unsafe { p.dwords(off) }
 }
 
 /// The codes of group `g` of 16 rows, read straight into the dot layout: zmm `c` lane `r` holds
@@ -193,7 +234,7 @@ unsafe fn dword_per_row(p: &[*const u8; INT_ROWS], off: usize) -> __m512i {
 /// `i` / bit positions already sit in the right dword), so no transposition of unpacked codes is
 /// needed.
 #[inline(always)]
-unsafe fn tile_codes<C: Codec>(p: &[*const u8; INT_ROWS], g: usize) -> [__m512i; 8] {
+unsafe fn tile_codes<C: Codec, P: TileRows>(p: &P, g: usize) -> [__m512i; 8] {
     let at = C::HEADER + g * C::GROUP_BYTES;
     let mut wt = [_mm512_setzero_si512(); 8];
     // SAFETY (all plane reads): each block holds this group's GROUP_BYTES plane bytes at `at`.
@@ -277,7 +318,7 @@ struct TileHead {
 }
 
 #[inline(always)]
-unsafe fn tile_head<C: Codec>(p: &[*const u8; INT_ROWS], present: u32) -> TileHead {
+unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
     let lanes = present as __mmask16;
     let zero = _mm512_setzero_si512();
     // SAFETY (header reads): every block starts with its HEADER bytes.
@@ -348,9 +389,9 @@ unsafe fn six_bit(low4: __m512i, high2: __m512i, g: usize) -> __m512i {
 
 /// Group `g`'s codes and scales from the tile's block pointers and header.
 #[inline(always)]
-unsafe fn tile_group<C: Codec>(p: &[*const u8; INT_ROWS], head: &TileHead, g: usize) -> TileGroup {
+unsafe fn tile_group<C: Codec, P: TileRows>(p: &P, head: &TileHead, g: usize) -> TileGroup {
     // SAFETY: as `tile_codes`.
-    let wt = unsafe { tile_codes::<C>(p, g) };
+    let wt = unsafe { tile_codes::<C, P>(p, g) };
     // SAFETY (six_bit calls): register arithmetic only.
     let (mw, mult) = match C::FAMILY {
         // c'[g] - 32 (absent lanes have sw = 0, so their multiplier does not matter).
@@ -462,13 +503,16 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     let mut next = base.wrapping_add(next_start);
     let next_stop = base.wrapping_add(next_end);
     let mut acc = _mm512_setzero_ps();
+    let stride4 = starts[4] - starts[0];
     for b in 0..blocks {
         let off = b * block_bytes;
         // SAFETY: block `b` of every row starts inside `bytes` (the view checked its length).
-        let ptrs: [*const u8; INT_ROWS] =
-            std::array::from_fn(|r| unsafe { base.add(starts[r] + off) });
-        // SAFETY: every pointer addresses a stored block.
-        let head = unsafe { tile_head::<C>(&ptrs, u16::MAX as u32) };
+        let ptrs = Strided {
+            base: std::array::from_fn(|a| unsafe { base.add(starts[a] + off) }),
+            stride4,
+        };
+        // SAFETY: every row's block `b` is stored.
+        let head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32) };
         let first = b * C::GROUPS_PER_BLOCK;
         for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
             // A hint only: a prefetch never faults, and `wrapping_add` forms no reference.
@@ -480,7 +524,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
             }
             // SAFETY: as above; one activation row exists.
             unsafe {
-                let tg = tile_group::<C>(&ptrs, &head, g);
+                let tg = tile_group::<C, _>(&ptrs, &head, g);
                 m_block::<C, VNNI, 1>(&tg, x, first + g, 0, std::slice::from_mut(&mut acc));
             }
         }
@@ -541,13 +585,13 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
                 }
             }
             // SAFETY: as below.
-            let head = unsafe { tile_head::<C>(&ptrs, present) };
+            let head = unsafe { tile_head::<C, _>(&ptrs, present) };
             let first = b * C::GROUPS_PER_BLOCK;
             for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
                 let j = first + g;
                 // SAFETY: every pointer addresses a stored block (or the zero block for absent
                 // lanes, which `present` masks out).
-                let tg = unsafe { tile_group::<C>(&ptrs, &head, g) };
+                let tg = unsafe { tile_group::<C, _>(&ptrs, &head, g) };
                 if m_count == 1 {
                     // gemv: the accumulator stays in a register.
                     // SAFETY: one row of activations exists.
