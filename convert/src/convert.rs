@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tessera_format::{Encoding, MetaValue, RawType, Writer};
-use tessera_reference::{dequantize, quantize, sparsify, Weights};
+use tessera_reference::{dequantize, quantize_with, sparsify, Effort, Weights};
 
 /// True once a SIGINT arrived (see [`crate::signal`]): the conversion stops between chunks, fails
 /// with [`ConvertError::Interrupted`] and leaves nothing at the output path.
@@ -65,6 +65,9 @@ pub struct Options {
     pub prune_blocks: Option<f64>,
     /// Show a progress bar (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// How hard the quantizer searches (`--effort`): `Best` (the exact searches) or `Fast` (a
+    /// few candidates per group; encodings without a fast search use `Best`).
+    pub effort: Effort,
 }
 
 impl Default for Options {
@@ -79,6 +82,7 @@ impl Default for Options {
             sparse_auto: false,
             prune_blocks: None,
             progress: false,
+            effort: Effort::Best,
         }
     }
 }
@@ -117,6 +121,8 @@ pub struct Report {
     pub source_sha256: Vec<(String, String)>,
     pub recipe: String,
     pub target_bpw: Option<f64>,
+    /// The quantizer effort, `best` or `fast`.
+    pub effort: String,
     pub threads: usize,
     pub tensors: Vec<TensorReport>,
     pub bytes_in: u64,
@@ -199,7 +205,15 @@ pub fn convert(source: &Source, output: &Path, opts: &Options) -> Result<Report>
         reason: "hashing thread panicked".into(),
     })??;
     let recipe_text = recipe_record(opts);
-    write_metadata(&mut writer, source, output, &sha, &recipe_text, &reports)?;
+    write_metadata(
+        &mut writer,
+        source,
+        output,
+        &sha,
+        &recipe_text,
+        opts.effort,
+        &reports,
+    )?;
     if stop_requested() {
         return Err(ConvertError::Interrupted {
             path: output.into(),
@@ -232,6 +246,7 @@ pub fn convert(source: &Source, output: &Path, opts: &Options) -> Result<Report>
         source_sha256: sha,
         recipe: recipe_text,
         target_bpw: opts.target_bpw,
+        effort: opts.effort.name().into(),
         threads: rayon::current_num_threads(),
         tensors: reports,
         bytes_in,
@@ -445,7 +460,7 @@ fn encode_tensor(
             v
         });
         let input = pruned_values.as_deref().unwrap_or(&orig);
-        let q = quantize(e, nr, k, input).map_err(|err| {
+        let q = quantize_with(e, nr, k, input, None, opts.effort).map_err(|err| {
             codec_err(match err {
                 tessera_reference::RefError::NonFinite { index, value, .. } => format!(
                     "non-finite value {value} at element {} cannot be quantized to {e}",
@@ -454,14 +469,7 @@ fn encode_tensor(
                 other => other.to_string(),
             })
         })?;
-        let w = Weights {
-            encoding: e,
-            rows: nr,
-            k,
-            bytes: &q,
-            sparse: false,
-        };
-        let back = dequantize(&w).map_err(|err| codec_err(err.to_string()))?;
+        let back = decode_chunk(e, nr, k, &q).map_err(codec_err)?;
         Ok(ChunkOut {
             error: ErrorStats::measure(&orig, &back),
             bytes: q,
@@ -550,6 +558,36 @@ fn encode_tensor(
     })
 }
 
+/// Decodes quantized rows for the error figures: with the fastest SIMD kernel tier of this CPU
+/// (the same bits as the reference, which the kernels guarantee and test), or with the reference
+/// where there is no SIMD tier or the tier does not decode `e`. Either way the values are those
+/// `verify --against` measures.
+fn decode_chunk(
+    e: Encoding,
+    rows: usize,
+    k: usize,
+    bytes: &[u8],
+) -> std::result::Result<Vec<f32>, String> {
+    let isa = tessera_kernels::best_isa();
+    if isa != tessera_kernels::Isa::Scalar {
+        if let Ok(kern) = tessera_kernels::kernels_for(isa) {
+            if let Ok(view) = tessera_kernels::WeightView::new(e, rows, k, bytes) {
+                if let Ok(v) = kern.dequantize(&view) {
+                    return Ok(v);
+                }
+            }
+        }
+    }
+    dequantize(&Weights {
+        encoding: e,
+        rows,
+        k,
+        bytes,
+        sparse: false,
+    })
+    .map_err(|err| err.to_string())
+}
+
 /// Which storage blocks `--prune-blocks f` zeroes: the `floor(f * blocks)` with the smallest
 /// sum of squares (ties broken by position, so the choice is reproducible). One bit per block.
 fn prune_mask(
@@ -633,7 +671,12 @@ fn choose_for_budget(
     let mut elements = Vec::with_capacity(eligible.len());
     for &i in &eligible {
         let t = &source.tensors[i];
-        table.push(measure_candidates(source, t, &opts.candidates)?);
+        table.push(measure_candidates(
+            source,
+            t,
+            &opts.candidates,
+            opts.effort,
+        )?);
         elements.push(t.elements() as u64);
     }
     let picks = allocate(&table, &elements, target).map_err(|e| {
@@ -656,6 +699,7 @@ fn measure_candidates(
     source: &Source,
     t: &SourceTensor,
     candidates: &[Encoding],
+    effort: Effort,
 ) -> Result<Vec<Candidate>> {
     let (rows, k) = rows_k(t);
     let take = (SAMPLE_ELEMS / k).clamp(1, rows);
@@ -685,7 +729,8 @@ fn measure_candidates(
                 tensor: t.name.clone(),
                 reason,
             };
-            let q = quantize(e, take, k, &sample).map_err(|x| err(x.to_string()))?;
+            let q =
+                quantize_with(e, take, k, &sample, None, effort).map_err(|x| err(x.to_string()))?;
             let back = dequantize(&Weights {
                 encoding: e,
                 rows: take,
@@ -728,6 +773,7 @@ fn write_metadata(
     output: &Path,
     sha: &[(String, String)],
     recipe: &str,
+    effort: Effort,
     reports: &[TensorReport],
 ) -> Result<()> {
     let mut entries: Vec<(String, MetaValue)> = vec![
@@ -736,6 +782,10 @@ fn write_metadata(
             MetaValue::Str(converter_version()),
         ),
         (metadata::RECIPE_KEY.into(), MetaValue::Str(recipe.into())),
+        (
+            metadata::EFFORT_KEY.into(),
+            MetaValue::Str(effort.name().into()),
+        ),
     ];
     for (name, hash) in sha {
         let key = if sha.len() == 1 {

@@ -9,6 +9,7 @@ use tessera_convert::recipe::{parse_choice, Choice, Recipe, DEFAULT_TYPE};
 use tessera_convert::source::Source;
 use tessera_convert::{bench, demo, export, inspect, report, verify, ConvertError, Result};
 use tessera_format::Encoding;
+use tessera_reference::Effort;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,14 @@ enum SparseMode {
     Off,
     /// Store a tensor sparse when it has all-zero blocks and that makes it smaller.
     Auto,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum EffortArg {
+    /// The exact searches (the reference's default).
+    Best,
+    /// A few candidate scales per group.
+    Fast,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +73,12 @@ enum Command {
         /// Write a per-tensor JSON report here.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Quantizer effort: `best` runs the exact searches; `fast` tries a few candidate scales
+        /// per group (q2..q8 only; about 35x faster at 4 bits, within 0.3% of best's relative
+        /// RMSE on MiniLM; other encodings use best). Recorded in the file's metadata
+        /// (`tessera.quantizer_effort`) and the report.
+        #[arg(long, value_enum, default_value = "best")]
+        effort: EffortArg,
         /// Worker threads (default: all cores). The output is the same for any count.
         #[arg(long)]
         threads: Option<usize>,
@@ -149,6 +164,7 @@ fn run(cli: Cli) -> Result<()> {
             sparse,
             prune_blocks,
             report: report_path,
+            effort,
             threads,
             quiet,
         } => {
@@ -160,6 +176,10 @@ fn run(cli: Cli) -> Result<()> {
                 sparse_auto: matches!(sparse, SparseMode::Auto),
                 prune_blocks,
                 progress: !quiet,
+                effort: match effort {
+                    EffortArg::Best => Effort::Best,
+                    EffortArg::Fast => Effort::Fast,
+                },
             };
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads.unwrap_or(0))

@@ -21,6 +21,8 @@ pub const SOURCE_META_PREFIX: &str = "source.metadata.";
 pub const CONVERTER_KEY: &str = "tessera.converter";
 pub const SHA256_KEY: &str = "tessera.source.sha256";
 pub const RECIPE_KEY: &str = "tessera.recipe";
+/// The quantizer effort (`best` or `fast`, see `tessera_reference::Effort`).
+pub const EFFORT_KEY: &str = "tessera.quantizer_effort";
 pub const ERROR_PREFIX: &str = "tessera.rel_rmse.";
 
 /// The converter's name and version, as recorded.

@@ -48,8 +48,8 @@ pub fn render_summary(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "{:.2} s, {:.0} MB/s of input, {} threads",
-        r.seconds, r.mb_per_s, r.threads
+        "{:.2} s, {:.0} MB/s of input, {} threads, quantizer effort {}",
+        r.seconds, r.mb_per_s, r.threads, r.effort
     );
     if !raw.is_empty() {
         let _ = writeln!(s, "non-float tensors stored raw: {}", raw.join(", "));

@@ -4,7 +4,11 @@
 //! ```sh
 //! cargo test --release -p tessera-convert --test big -- --ignored --nocapture
 //! TESSERA_BIG_GB=1 TESSERA_BIG_TYPE=q4 cargo test --release -p tessera-convert --test big -- --ignored --nocapture
+//! TESSERA_BIG_EFFORT=fast cargo test --release -p tessera-convert --test big -- --ignored --nocapture
 //! ```
+//!
+//! `TESSERA_BIG_TYPE` (default `q4`) and `TESSERA_BIG_EFFORT` (`best` or `fast`, default `best`)
+//! are passed to `tessera convert` as `--type` and `--effort`; the test prints what it used.
 //!
 //! The checkpoint is Llama-like bf16 (hidden 4096, MLP 11008, vocab 32000), cut into shards of
 //! about 1 GB with an index, generated lazily (the `safetensors` writer asks for one tensor's
@@ -126,6 +130,7 @@ fn big_sharded_checkpoint_memory_and_throughput() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4.0);
     let ty = std::env::var("TESSERA_BIG_TYPE").unwrap_or_else(|_| "q4".into());
+    let effort = std::env::var("TESSERA_BIG_EFFORT").unwrap_or_else(|_| "best".into());
     let dir = std::env::temp_dir().join(format!("tessera-big-{gb}"));
     let index = generate(&dir, gb);
     let input_bytes: u64 = std::fs::read_dir(&dir)
@@ -148,6 +153,8 @@ fn big_sharded_checkpoint_memory_and_throughput() {
             out.to_str().unwrap(),
             "--type",
             &ty,
+            "--effort",
+            &effort,
         ])
         .output()
         .expect("/usr/bin/time is needed (apt-get install -y time)");
@@ -170,7 +177,7 @@ fn big_sharded_checkpoint_memory_and_throughput() {
         .fold(0.0, |acc, p| acc * 60.0 + p.parse::<f64>().unwrap());
     let mb_s = input_bytes as f64 / 1e6 / secs;
     println!(
-        "input {:.2} GB in {}, --type {ty}: wall {secs:.1} s, {mb_s:.0} MB/s, peak RSS {:.0} MB, user {} s",
+        "input {:.2} GB in {}, --type {ty} --effort {effort}: wall {secs:.1} s, {mb_s:.0} MB/s, peak RSS {:.0} MB, user {} s",
         input_bytes as f64 / 1e9,
         dir.display(),
         rss_kb / 1024.0,
