@@ -6,7 +6,8 @@
 //! The inputs are those of `tessera-reference`'s `quantize_speed` example (Gaussian rows with
 //! outliers, k = 384 and 4096, and MiniLM's layer-0 intermediate tensor when present), so the
 //! `best` digests here equal that example's. Also times the converter's other per-weight work on
-//! the same values: bf16 decoding, dequantizing and the error statistics.
+//! the same values: dequantizing (reference and the fastest kernel tier, which the converter
+//! uses) and the error statistics.
 
 use std::time::Instant;
 
@@ -86,8 +87,8 @@ fn main() {
         .unwrap();
     let weights: usize = inputs.iter().map(|i| i.2.len()).sum();
     println!(
-        "{:12} {:>6} {:>10} {:>18} {:>12} {:>12}",
-        "encoding", "effort", "ns/weight", "digest", "dequant ns/w", "stats ns/w"
+        "{:12} {:>6} {:>10} {:>18} {:>12} {:>12} {:>12}",
+        "encoding", "effort", "ns/weight", "digest", "dequant ns/w", "simd deq", "stats ns/w"
     );
     for name in &only {
         let Some(e) = Encoding::from_name(name) else {
@@ -98,8 +99,10 @@ fn main() {
             // The least of REPS runs: other work on the machine only ever adds time.
             let (mut digest, mut q_ns, mut d_ns, mut s_ns) = (0u64, 0u128, 0u128, 0u128);
             let mut digest_of = 0u64;
+            let mut kd_ns = 0u128;
             for (rows, k, values) in &inputs {
                 let (mut q_min, mut d_min, mut s_min) = (u128::MAX, u128::MAX, u128::MAX);
+                let mut kd_min = u128::MAX;
                 for _ in 0..REPS {
                     pool.install(|| {
                         let t = Instant::now();
@@ -115,6 +118,14 @@ fn main() {
                         })
                         .unwrap();
                         d_min = d_min.min(t.elapsed().as_nanos());
+                        // The converter decodes with the fastest kernel tier (same bits).
+                        let t = Instant::now();
+                        let kern =
+                            tessera_kernels::kernels_for(tessera_kernels::best_isa()).unwrap();
+                        let view = tessera_kernels::WeightView::new(e, *rows, *k, &bytes).unwrap();
+                        let fast_back = kern.dequantize(&view).unwrap();
+                        kd_min = kd_min.min(t.elapsed().as_nanos());
+                        assert!(fast_back == back, "kernel and reference decode differ");
                         let t = Instant::now();
                         std::hint::black_box(ErrorStats::measure(values, &back));
                         s_min = s_min.min(t.elapsed().as_nanos());
@@ -123,15 +134,17 @@ fn main() {
                 }
                 digest = digest.rotate_left(5) ^ digest_of;
                 (q_ns, d_ns, s_ns) = (q_ns + q_min, d_ns + d_min, s_ns + s_min);
+                kd_ns += kd_min;
             }
             let per = |ns: u128| ns as f64 / weights as f64;
             println!(
-                "{:12} {:>6} {:10.2} {:018x} {:12.2} {:12.2}",
+                "{:12} {:>6} {:10.2} {:018x} {:12.2} {:12.2} {:12.2}",
                 e.name(),
                 effort.name(),
                 per(q_ns),
                 digest,
                 per(d_ns),
+                per(kd_ns),
                 per(s_ns)
             );
         }

@@ -758,6 +758,9 @@ fn recipe_record(opts: &Options) -> String {
             names.join(",")
         ));
     }
+    if opts.effort != Effort::Best {
+        s.push_str(&format!("# --effort {}\n", opts.effort));
+    }
     if opts.sparse_auto {
         s.push_str("# --sparse auto\n");
     }

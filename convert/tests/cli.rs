@@ -790,3 +790,95 @@ fn export_loads_in_python_safetensors() {
         .unwrap();
     assert_eq!(ok(&o).trim(), "6 (128, 96) float32 int64");
 }
+
+#[test]
+fn effort_fast_is_recorded_deterministic_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("m.safetensors");
+    // 1100 rows of 1024 (two chunks) and a bf16 tensor with a ragged last group.
+    write_file(
+        &src,
+        &[
+            f32_tensor("w", &[1100, 1024], 4),
+            bf16_tensor("v", &[64, 1000], 5),
+        ],
+    );
+    let run = |effort: &str, threads: &str| {
+        let out = dir.path().join(format!("{effort}{threads}.tsr"));
+        let rep = dir.path().join(format!("{effort}{threads}.json"));
+        ok(&tessera(&[
+            "convert",
+            s(&src),
+            s(&out),
+            "--type",
+            "q4",
+            "--effort",
+            effort,
+            "--threads",
+            threads,
+            "-q",
+            "--report",
+            s(&rep),
+        ]));
+        let r = json(&std::fs::read_to_string(&rep).unwrap());
+        (
+            out,
+            std::fs::read(dir.path().join(format!("{effort}{threads}.tsr"))).unwrap(),
+            r,
+        )
+    };
+    let (fast_out, fast1, rep1) = run("fast", "1");
+    let (_, fast2, rep2) = run("fast", "2");
+    let (_, best, best_rep) = run("best", "2");
+    assert!(
+        fast1 == fast2,
+        "fast output differs between 1 and 2 threads"
+    );
+    assert_eq!(rep1["tensors"], rep2["tensors"]);
+    assert!(fast1 != best, "fast and best gave the same bytes");
+    assert_eq!(rep1["effort"], "fast");
+    assert_eq!(best_rep["effort"], "best");
+    // The effort is in the file's metadata.
+    let meta = json(&ok(&tessera(&["inspect", s(&fast_out), "--json"])))["metadata"].clone();
+    let effort = meta
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv[0] == "tessera.quantizer_effort")
+        .map(|kv| kv[1].clone());
+    assert_eq!(effort, Some(Value::from("fast")));
+    // verify --against measures exactly what convert reported.
+    let v = json(&ok(&tessera(&[
+        "verify",
+        s(&fast_out),
+        "--against",
+        s(&src),
+        "--json",
+    ])));
+    for (t, vt) in rep1["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(v["tensors"].as_array().unwrap())
+    {
+        assert_eq!(t["name"], vt["name"]);
+        assert_eq!(t["rel_rmse"], vt["rel_rmse"], "{}", t["name"]);
+        assert_eq!(t["max_abs_error"], vt["max_abs_error"], "{}", t["name"]);
+    }
+    // Fast is close to best on these Gaussian rows (within 2% of its relative RMSE).
+    for (f, b) in rep1["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(best_rep["tensors"].as_array().unwrap())
+    {
+        let (f, b) = (
+            f["rel_rmse"].as_f64().unwrap(),
+            b["rel_rmse"].as_f64().unwrap(),
+        );
+        assert!(f >= b * 0.999 && f <= b * 1.02, "fast {f} vs best {b}");
+    }
+    // A bad value is a usage error.
+    let o = tessera(&["convert", s(&src), "x.tsr", "--effort", "quick"]);
+    assert_eq!(o.status.code(), Some(2));
+}
