@@ -443,29 +443,100 @@ unsafe fn m_block<C: Codec, const VNNI: bool, const MB: usize>(
         }
     }
     for a in 0..MB {
-        let mut s = if chains == 2 {
+        let s = if chains == 2 {
             _mm512_add_epi32(isum[0][a], isum[1][a])
         } else {
             isum[0][a]
         };
-        let at = first + a;
-        if C::OFFSET != 0 {
-            s = _mm512_sub_epi32(
-                s,
-                _mm512_set1_epi32(unsafe { *x.offset_sums.get_unchecked(at) }),
-            );
-        }
-        if C::HAS_MULT {
-            s = _mm512_mullo_epi32(s, tg.mult);
-        }
-        let sx = _mm512_set1_ps(unsafe { *x.scales.get_unchecked(at) });
-        let acc = &mut acc[a];
-        *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.sw, sx), _mm512_cvtepi32_ps(s), *acc);
-        if C::HAS_MIN {
-            let xs = _mm512_set1_ps(unsafe { *x.sums_f32.get_unchecked(at) });
-            *acc = _mm512_fmadd_ps(_mm512_mul_ps(tg.mw, sx), xs, *acc);
-        }
+        // SAFETY: (group, row) `first + a` exists.
+        unsafe { float_step::<C>(s, tg.sw, tg.mw, tg.mult, x, first + a, &mut acc[a]) };
     }
+}
+
+/// The contract's per-group float step for 16 rows, from the lane sums `s` of `u * xq` (codes
+/// still offset): `isum = (s - OFFSET * xsum) * mult`, then `acc = fma(sw * sx, isum, acc)` and,
+/// for affine families, `acc = fma(mw * sx, xsum, acc)`.
+///
+/// # Safety
+/// `at` (= group * m + activation row) indexes the group-major activation arrays.
+#[inline(always)]
+unsafe fn float_step<C: Codec>(
+    mut s: __m512i,
+    sw: __m512,
+    mw: __m512,
+    mult: __m512i,
+    x: &Acts,
+    at: usize,
+    acc: &mut __m512,
+) {
+    // SAFETY (all reads): the caller guarantees `at` is in range.
+    if C::OFFSET != 0 {
+        s = _mm512_sub_epi32(
+            s,
+            _mm512_set1_epi32(unsafe { *x.offset_sums.get_unchecked(at) }),
+        );
+    }
+    if C::HAS_MULT {
+        s = _mm512_mullo_epi32(s, mult);
+    }
+    let sx = _mm512_set1_ps(unsafe { *x.scales.get_unchecked(at) });
+    *acc = _mm512_fmadd_ps(_mm512_mul_ps(sw, sx), _mm512_cvtepi32_ps(s), *acc);
+    if C::HAS_MIN {
+        let xs = _mm512_set1_ps(unsafe { *x.sums_f32.get_unchecked(at) });
+        *acc = _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), xs, *acc);
+    }
+}
+
+/// gemv, 8-bit codes: the lane sums `sum u * xq` of group `g` (at plane offset `at`) for 16
+/// dense rows without transposing the codes. Rows `i` and `i + 8` share one zmm (32 code bytes
+/// each), `vpdpbusd` against the group's 32 activations (broadcast to both halves) leaves 8
+/// partial sums per row, and a transpose-and-add tree (exact: i32 sums) gathers each row's 8 into
+/// lane `row`. 8 loads, 8 inserts and 14 shuffles instead of 24 inserts and 16 unpacks.
+///
+/// # Safety
+/// Each row's block holds 32 code bytes at `at`; `xc` points at the group's 32 activation codes.
+#[inline(always)]
+unsafe fn gemv_sums8<C: Codec, const VNNI: bool>(p: &Strided, at: usize, xc: *const i8) -> __m512i {
+    // SAFETY: 32 readable activation bytes.
+    let xv = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(xc.cast()) });
+    let a: [__m512i; 8] = std::array::from_fn(|i| {
+        // SAFETY: 32 readable code bytes in rows i and i + 8.
+        let mut w = unsafe {
+            _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_loadu_si256(p.at(i, at).cast())),
+                _mm256_loadu_si256(p.at(i + 8, at).cast()),
+            )
+        };
+        if C::XOR != 0 {
+            w = _mm512_xor_si512(w, _mm512_set1_epi8(C::XOR as i8));
+        }
+        // SAFETY: register arithmetic.
+        unsafe { dot4::<VNNI>(_mm512_setzero_si512(), w, xv) }
+    });
+    // a[i] dword d: row i (d < 8) or i + 8 (d >= 8), partial d % 8.
+    let pair = |x: __m512i, y: __m512i| {
+        _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
+    };
+    let b = [
+        pair(a[0], a[1]),
+        pair(a[2], a[3]),
+        pair(a[4], a[5]),
+        pair(a[6], a[7]),
+    ];
+    // b[k] 128-bit lane: rows 2k, 2k + 1 (or + 8), two partials each. c0's 128-bit lanes: rows
+    // 0-3 (sum of partials 0-3), rows 0-3 (4-7), rows 8-11 (0-3), rows 8-11 (4-7); c1 the same
+    // for rows 4-7 and 12-15.
+    let c0 = _mm512_add_epi32(
+        _mm512_unpacklo_epi64(b[0], b[1]),
+        _mm512_unpackhi_epi64(b[0], b[1]),
+    );
+    let c1 = _mm512_add_epi32(
+        _mm512_unpacklo_epi64(b[2], b[3]),
+        _mm512_unpackhi_epi64(b[2], b[3]),
+    );
+    let lo = _mm512_permutex2var_epi64(c0, _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), c1);
+    let hi = _mm512_permutex2var_epi64(c0, _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15), c1);
+    _mm512_add_epi32(lo, hi)
 }
 
 /// gemv (one activation row) on 16 consecutive rows `row0..row0 + 16` of a dense tensor, into
@@ -521,6 +592,20 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
                     _mm_prefetch::<_MM_HINT_T0>(next.cast());
                 }
                 next = next.wrapping_add(64);
+            }
+            if C::BITS == 8 && !C::HAS_MULT {
+                let j = first + g;
+                // SAFETY: the block holds group g's 32 code bytes after its header; group j's
+                // activation codes exist (one row, group-major).
+                unsafe {
+                    let s = gemv_sums8::<C, VNNI>(
+                        &ptrs,
+                        C::HEADER + g * C::GROUP_BYTES,
+                        x.codes.as_ptr().add(j * GROUP),
+                    );
+                    float_step::<C>(s, head.sw, head.mw, _mm512_set1_epi32(1), x, j, &mut acc);
+                }
+                continue;
             }
             // SAFETY: as above; one activation row exists.
             unsafe {
