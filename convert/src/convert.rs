@@ -449,7 +449,9 @@ fn encode_tensor(
         let r0 = c * chunk_rows;
         let nr = chunk_rows.min(rows - r0);
         let src = &bytes[r0 * k * elem..(r0 + nr) * k * elem];
-        let mut orig = Vec::new();
+        // This thread's buffers from its previous chunk (taken, not borrowed: rayon may run
+        // another chunk on this thread while this one waits inside `quantize_with`).
+        let (mut orig, mut back) = SCRATCH.take();
         decode_floats(t.dtype, src, &mut orig)
             .ok_or_else(|| codec_err("data length does not match its dtype".into()))?;
         let mut prune = ErrorStats::default();
@@ -469,9 +471,11 @@ fn encode_tensor(
                 other => other.to_string(),
             })
         })?;
-        let back = decode_chunk(e, nr, k, &q).map_err(codec_err)?;
+        decode_chunk(e, nr, k, &q, &mut back).map_err(codec_err)?;
+        let error = ErrorStats::measure(&orig, &back);
+        SCRATCH.set((orig, back));
         Ok(ChunkOut {
-            error: ErrorStats::measure(&orig, &back),
+            error,
             bytes: q,
             prune,
         })
@@ -567,25 +571,37 @@ fn decode_chunk(
     rows: usize,
     k: usize,
     bytes: &[u8],
-) -> std::result::Result<Vec<f32>, String> {
+    out: &mut Vec<f32>,
+) -> std::result::Result<(), String> {
     let isa = tessera_kernels::best_isa();
     if isa != tessera_kernels::Isa::Scalar {
-        if let Ok(kern) = tessera_kernels::kernels_for(isa) {
-            if let Ok(view) = tessera_kernels::WeightView::new(e, rows, k, bytes) {
-                if let Ok(v) = kern.dequantize(&view) {
-                    return Ok(v);
-                }
+        if let (Ok(kern), Ok(view)) = (
+            tessera_kernels::kernels_for(isa),
+            tessera_kernels::WeightView::new(e, rows, k, bytes),
+        ) {
+            out.resize(rows * k, 0.0);
+            if kern.dequantize_rows(&view, 0..rows, out).is_ok() {
+                return Ok(());
             }
         }
     }
-    dequantize(&Weights {
+    *out = dequantize(&Weights {
         encoding: e,
         rows,
         k,
         bytes,
         sparse: false,
     })
-    .map_err(|err| err.to_string())
+    .map_err(|err| err.to_string())?;
+    Ok(())
+}
+
+thread_local! {
+    /// Per-thread decode buffers (source values, decoded values) reused from chunk to chunk, so
+    /// a conversion does not map and fault in fresh pages for every chunk.
+    static SCRATCH: std::cell::Cell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::Cell::new((Vec::new(), Vec::new()))
+    };
 }
 
 /// Which storage blocks `--prune-blocks f` zeroes: the `floor(f * blocks)` with the smallest
