@@ -26,6 +26,8 @@ static ZERO_BLOCK: [u8; 512] = [0; 512];
 const INT_ROWS: usize = 16;
 /// How far ahead in each weight row gemv prefetches (general loop: into L1 from DRAM).
 const PREFETCH_BYTES: usize = 768;
+/// Dense gemv on tiles larger than L1: how far ahead of use each row is prefetched.
+const GEMV_ROW_PREFETCH: usize = 256;
 const FLOAT_ROWS: usize = 4;
 const FLOAT_ACTS: usize = 4;
 
@@ -546,8 +548,8 @@ unsafe fn gemv_sums8<C: Codec, const VNNI: bool>(p: &Strided, at: usize, xc: *co
 ///
 /// Memory: the 16 rows of a tile are one contiguous stretch of the tensor, read as 16 interleaved
 /// streams. While a tile runs, the next tile's stretch is prefetched as one sequential stream
-/// spread evenly over the groups (per-row prefetches, or none, left q4 at half the DRAM rate:
-/// 16 streams outran the hardware prefetchers).
+/// spread evenly over the groups (per-row prefetches alone, or none, left q4 at half the DRAM
+/// rate: 16 streams outran the hardware prefetchers).
 ///
 /// # Safety
 /// AVX-512 F/BW/VL/DQ (+ VNNI if `VNNI`); `w` dense with at least `row0 + 16` rows; `x` holds one
@@ -571,6 +573,10 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     let next_end = (next_start + tile_bytes).min(len);
     let next_lines = (next_end - next_start).div_ceil(64);
     let lines_per_group = next_lines.div_ceil(groups);
+    // A tile larger than L1 (8-bit codes at K = 4096: 70 KB) has partly left L1 again when its
+    // groups are reached: then each row is also prefetched a few lines ahead, once per 64 bytes.
+    let row_prefetch = tile_bytes > 48 << 10;
+    let pf_every = (64 * C::GROUPS_PER_BLOCK / block_bytes).max(1);
     let mut next = base.wrapping_add(next_start);
     let next_stop = base.wrapping_add(next_end);
     let mut acc = _mm512_setzero_ps();
@@ -592,6 +598,14 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
                     _mm_prefetch::<_MM_HINT_T0>(next.cast());
                 }
                 next = next.wrapping_add(64);
+            }
+            if row_prefetch && (first + g) % pf_every == 0 {
+                for r in 0..INT_ROWS {
+                    // SAFETY: byte 0 of row r's current block is inside the tensor.
+                    let at = unsafe { ptrs.at(r, 0) };
+                    let ahead = GEMV_ROW_PREFETCH + C::HEADER + g * C::GROUP_BYTES;
+                    _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(ahead).cast());
+                }
             }
             if C::BITS == 8 && !C::HAS_MULT {
                 let j = first + g;
