@@ -11,8 +11,8 @@
 //!   squared error of its codes at that scale; then once more from its codes re-rounded at the
 //!   stored scale. The plain absmax scale `amax / (o - 1)` rounded to f16 is a candidate too and
 //!   is kept unless beaten, so the error bound of SPEC.md section 16.1 holds as for `Best`. Ties
-//!   keep the earlier candidate. The stored codes are re-rounded at the final scale. About 5 ns
-//!   per weight at 4 bits on one core; relative RMSE within 0.3% of `Best` at 4 bits on MiniLM
+//!   keep the earlier candidate. The stored codes are re-rounded at the final scale. About 6 ns
+//!   per weight at 4 bits on one core, packing included (`Best`: about 180); relative RMSE within 0.3% of `Best` at 4 bits on MiniLM
 //!   (`reference/tests/fast_minilm.rs`). Unlike `Best`, values that are already `d * q` are not
 //!   put in a canonical form.
 //! - Every other encoding falls back to `Best` (same bytes as `quantize_weighted`).
@@ -152,8 +152,8 @@ fn tree_max(v: &Lanes) -> f32 {
 }
 
 /// `v` rounded to the nearest f16 value (ties to even), clamped to the finite f16 range, as an
-/// f32: the same value as [`crate::fp::to_f16_finite`] (a test checks), by arithmetic the compiler inlines.
-/// With `u = 2^(max(e, -14) - 10)` the f16 spacing at `|v|` (`e = floor(log2 |v|)`), adding
+/// f32: the same value as [`crate::fp::to_f16_finite`] (a test checks), by arithmetic the
+/// compiler inlines. With `u = 2^(max(e, -14) - 10)` the f16 spacing at `|v|` (`e = floor(log2 |v|)`), adding
 /// and subtracting `c = 1.5 * 2^23 * u` rounds `|v|` to a multiple of `u` in the FPU's default
 /// mode (`|v| + c` stays in `c`'s binade, whose spacing is `u`).
 #[inline(always)]
@@ -171,7 +171,9 @@ fn round_f16(v: f32) -> f32 {
 /// A candidate with codes `q` and stored scale `s` has weighted error
 /// `sum w x^2 - 2 s A + s^2 B` with `A = sum w x q`, `B = sum w q^2`; the first term is the same
 /// for every candidate, so candidates are ranked by `s (s B - 2 A)`. The stored codes are then
-/// re-rounded at the winning scale, which can only lower each element's error.
+/// re-rounded at the winning scale, which can only lower each element's error. The sums are
+/// f32, so candidates whose errors differ by less than about `1e-6 * sum w x^2` may be ranked
+/// either way (far below the bound of SPEC.md 16.1, which is at least `1.5e-5 * n * amax^2`).
 #[inline(always)]
 pub fn fit_symmetric(o: i32, x: &Lanes, w: &Lanes) -> (f32, [i32; GROUP]) {
     let (lo, hi) = (-(o as f32), (o - 1) as f32);
@@ -221,7 +223,7 @@ pub fn fit_symmetric(o: i32, x: &Lanes, w: &Lanes) -> (f32, [i32; GROUP]) {
             continue; // m is tiny: only the absmax candidate (or a zero scale) applies
         }
         let (a, b) = moments(x, &wn, &codes(x, inv, lo, hi));
-        if a * a * best.1 > best.0 * best.0 * b {
+        if b > 0.0 && (best.1 == 0.0 || a * a * best.1 > best.0 * best.0 * b) {
             best = (a, b);
         }
     }
