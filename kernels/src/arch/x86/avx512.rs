@@ -394,8 +394,21 @@ unsafe fn six_bit(low4: __m512i, high2: __m512i, g: usize) -> __m512i {
 unsafe fn tile_group<C: Codec, P: TileRows>(p: &P, head: &TileHead, g: usize) -> TileGroup {
     // SAFETY: as `tile_codes`.
     let wt = unsafe { tile_codes::<C, P>(p, g) };
+    // SAFETY: register arithmetic only.
+    let (mw, mult) = unsafe { group_min_mult::<C>(head, g) };
+    TileGroup {
+        wt,
+        sw: head.sw,
+        mw,
+        mult,
+    }
+}
+
+/// Group `g`'s min vector and integer multiplier from the tile's block headers.
+#[inline(always)]
+unsafe fn group_min_mult<C: Codec>(head: &TileHead, g: usize) -> (__m512, __m512i) {
     // SAFETY (six_bit calls): register arithmetic only.
-    let (mw, mult) = match C::FAMILY {
+    match C::FAMILY {
         // c'[g] - 32 (absent lanes have sw = 0, so their multiplier does not matter).
         family::SUPER => (
             head.mw,
@@ -411,12 +424,6 @@ unsafe fn tile_group<C: Codec, P: TileRows>(p: &P, head: &TileHead, g: usize) ->
             (neg, unsafe { six_bit(head.fields[0], head.fields[1], g) })
         }
         _ => (head.mw, _mm512_set1_epi32(1)),
-    };
-    TileGroup {
-        wt,
-        sw: head.sw,
-        mw,
-        mult,
     }
 }
 
@@ -487,6 +494,52 @@ unsafe fn float_step<C: Codec>(
         let xs = _mm512_set1_ps(unsafe { *x.sums_f32.get_unchecked(at) });
         *acc = _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), xs, *acc);
     }
+}
+
+/// Per 128-bit lane: `[x0 + x2, y0 + y2, x1 + x3, y1 + y3]` (i32, exact).
+#[inline(always)]
+unsafe fn add_pairs(x: __m512i, y: __m512i) -> __m512i {
+    _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
+}
+
+/// gemv, 4-bit codes (one 4-bit plane, nothing else): the lane sums `sum u * xq` of the group
+/// whose plane is at `at`, for 16 dense rows. Four rows per zmm as loaded (128-bit lane `L` =
+/// row `k + 4L`), low nibbles against activations 0..16 and high nibbles against 16..32
+/// (broadcast to every 128-bit lane), then an exact i32 transpose-and-add of the 4 partials of
+/// each row: 6 shuffles and 2 broadcasts instead of 8 unpacks and 8 broadcasts.
+///
+/// # Safety
+/// Each row's block holds 16 plane bytes at `at`; `xc` points at the group's 32 activation codes.
+#[inline(always)]
+unsafe fn gemv_sums4<C: Codec, const VNNI: bool>(p: &Strided, at: usize, xc: *const i8) -> __m512i {
+    // SAFETY: 32 readable activation bytes.
+    let (xlo, xhi) = unsafe {
+        (
+            _mm512_broadcast_i32x4(_mm_loadu_si128(xc.cast())),
+            _mm512_broadcast_i32x4(_mm_loadu_si128(xc.add(16).cast())),
+        )
+    };
+    let nib = _mm512_set1_epi8(0x0F);
+    // SAFETY: `lut` is 16 bytes.
+    let table = C::LUT4.map(|lut| unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
+    let mut a = [_mm512_setzero_si512(); 4];
+    for (k, a) in a.iter_mut().enumerate() {
+        // SAFETY: 16 readable plane bytes in rows k, k + 4, k + 8, k + 12.
+        let z = unsafe { load_4_rows(p, k, at) };
+        let mut lo = _mm512_and_si512(z, nib);
+        let mut hi = _mm512_and_si512(_mm512_srli_epi32::<4>(z), nib);
+        if let Some(t) = table {
+            let t = _mm512_broadcast_i32x4(t);
+            lo = _mm512_shuffle_epi8(t, lo);
+            hi = _mm512_shuffle_epi8(t, hi);
+        }
+        // SAFETY: register arithmetic.
+        *a = unsafe { dot4::<VNNI>(dot4::<VNNI>(_mm512_setzero_si512(), lo, xlo), hi, xhi) };
+    }
+    // SAFETY: register arithmetic.
+    let (b0, b1) = unsafe { (add_pairs(a[0], a[1]), add_pairs(a[2], a[3])) };
+    // b0 128-bit lane L: rows 4L, 4L + 1, two partial sums each; b1 rows 4L + 2, 4L + 3.
+    _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1))
 }
 
 /// gemv, 8-bit codes: the lane sums `sum u * xq` of group `g` (at plane offset `at`) for 16
@@ -606,6 +659,21 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
                     let ahead = GEMV_ROW_PREFETCH + C::HEADER + g * C::GROUP_BYTES;
                     _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(ahead).cast());
                 }
+            }
+            if C::BITS == 4 && C::XOR == 0 {
+                let j = first + g;
+                // SAFETY: the block holds group g's plane after its header; group j's activation
+                // codes exist (one row, group-major); the rest is register arithmetic.
+                unsafe {
+                    let s = gemv_sums4::<C, VNNI>(
+                        &ptrs,
+                        C::HEADER + g * C::GROUP_BYTES,
+                        x.codes.as_ptr().add(j * GROUP),
+                    );
+                    let (mw, mult) = group_min_mult::<C>(&head, g);
+                    float_step::<C>(s, head.sw, mw, mult, x, j, &mut acc);
+                }
+                continue;
             }
             if C::BITS == 8 && !C::HAS_MULT {
                 let j = first + g;
