@@ -253,34 +253,7 @@ pub fn fit_symmetric(o: i32, x: &Lanes, w: &Lanes) -> (f32, [i32; GROUP]) {
 /// Quantizes one row into `dst` (its dense bytes) with the fast search. `e` must satisfy
 /// [`has_fast_search`]. Padding elements are zeros of importance 0; a block whose importances
 /// are all 0 is fitted with uniform importance (as `Best` does).
-///
-/// On x86-64 CPUs with AVX2 this runs a copy of the same code compiled for AVX2 (wider vectors
-/// for the 32-lane loops). The bytes are the same: every operation is a lane-wise IEEE f32
-/// operation or a fixed-order tree, none of which changes with the vector width, and Rust does
-/// not contract `a * b + c` into an fma whatever the target features (a test compares the two).
 pub fn quantize_row(e: Encoding, x: &[f32], imp: Option<&[f32]>, dst: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: this CPU has AVX2.
-        unsafe { quantize_row_avx2(e, x, imp, dst) };
-        return;
-    }
-    quantize_row_portable(e, x, imp, dst);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn quantize_row_avx2(e: Encoding, x: &[f32], imp: Option<&[f32]>, dst: &mut [u8]) {
-    row(e, x, imp, dst)
-}
-
-/// The row loop compiled for the build's baseline target.
-pub fn quantize_row_portable(e: Encoding, x: &[f32], imp: Option<&[f32]>, dst: &mut [u8]) {
-    row(e, x, imp, dst)
-}
-
-#[inline(always)]
-fn row(e: Encoding, x: &[f32], imp: Option<&[f32]>, dst: &mut [u8]) {
     let Encoding::IntSym { bits } = e else {
         unreachable!("no fast search for {e}")
     };
@@ -307,33 +280,6 @@ fn row(e: Encoding, x: &[f32], imp: Option<&[f32]>, dst: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dispatched_and_portable_rows_are_the_same_bytes() {
-        let mut s = 99u64;
-        let mut next = move || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        for bits in 2..=8 {
-            let e = Encoding::IntSym { bits };
-            for k in [1usize, 31, 32, 33, 300, 4096] {
-                let x: Vec<f32> = (0..k)
-                    .map(|i| next() * if i % 97 == 0 { 40.0 } else { 1.0 })
-                    .collect();
-                let w: Vec<f32> = (0..k).map(|i| (i % 5) as f32 * next().abs()).collect();
-                let len = e.row_bytes(k as u64).unwrap() as usize;
-                for imp in [None, Some(&w[..])] {
-                    let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
-                    quantize_row(e, &x, imp, &mut a);
-                    quantize_row_portable(e, &x, imp, &mut b);
-                    assert_eq!(a, b, "{e} k {k}");
-                }
-            }
-        }
-    }
 
     #[test]
     fn tree_sum_adds_in_its_fixed_order() {
