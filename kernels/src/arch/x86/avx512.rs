@@ -648,7 +648,13 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
             // A hint only: a prefetch never faults, and `wrapping_add` forms no reference.
             for _ in 0..lines_per_group {
                 if next < next_stop {
-                    _mm_prefetch::<_MM_HINT_T0>(next.cast());
+                    // Non-temporal into L1 (measured: q4k from DRAM 30 -> 34 GB/s, q4 30 -> 32)
+                    // unless the tile is larger than L1.
+                    if row_prefetch {
+                        _mm_prefetch::<_MM_HINT_T0>(next.cast());
+                    } else {
+                        _mm_prefetch::<_MM_HINT_NTA>(next.cast());
+                    }
                 }
                 next = next.wrapping_add(64);
             }
