@@ -1,11 +1,11 @@
 //! Quantizer speed per effort, on one thread: ns per weight and an FNV-1a digest of the bytes.
 //!
-//! `cargo run --release -p tessera-convert --example effort_speed [-- name ... [best|fast]]`
-//! (default: q4, both efforts)
+//! `cargo run --release -p tessera-convert --example effort_speed [-- name ... | all [best|fast]]`
+//! (default: q4, both efforts; `all`: every block encoding)
 //!
-//! The inputs are those of `tessera-reference`'s `quantize_speed` example (Gaussian rows with
-//! outliers, k = 384 and 4096, and MiniLM's layer-0 intermediate tensor when present), so the
-//! `best` digests here equal that example's. Also times the converter's other per-weight work on
+//! The inputs are Gaussian rows with outliers (k = 384 and 4096) and MiniLM's layer-0
+//! intermediate tensor when present. A change meant to speed a quantizer up without changing its
+//! output must leave every digest as it was. Also times the converter's other per-weight work on
 //! the same values: dequantizing (reference and the fastest kernel tier, which the converter
 //! uses) and the error statistics.
 
@@ -14,8 +14,7 @@ use std::time::Instant;
 use tessera_convert::stats::ErrorStats;
 use tessera_reference::{dequantize, quantize_with, Effort, Encoding, Weights};
 
-/// Deterministic Gaussian-ish values with a few large outliers (Box-Muller on an LCG), the same
-/// as `quantize_speed`'s.
+/// Deterministic Gaussian-ish values with a few large outliers (Box-Muller on an LCG).
 fn synthetic(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;
     let mut uniform = move || {
@@ -72,6 +71,9 @@ fn main() {
         .collect();
     if only.is_empty() {
         only.push("q4".into());
+    }
+    if only.iter().any(|o| o == "all") {
+        only = Encoding::all_blocked().iter().map(|e| e.name()).collect();
     }
     let mut inputs = vec![
         (64, 384, synthetic(64 * 384, 1)),
