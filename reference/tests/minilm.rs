@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use tessera_reference::{dequantize, quantize, Encoding, Weights};
+use tessera_reference::{dequantize, quantize_with, Effort, Encoding, Weights};
 
 struct Tensor {
     name: String,
@@ -154,7 +154,12 @@ fn assert_beats_nearest_ggml(
 }
 
 fn ours(e: Encoding, t: &Tensor) -> (f64, f64) {
-    let bytes = quantize(e, t.rows, t.k, &t.values).expect("quantize");
+    ours_with(e, Effort::Best, t)
+}
+
+/// (bits per weight, rel-RMSE) of `e` at `effort`.
+fn ours_with(e: Encoding, effort: Effort, t: &Tensor) -> (f64, f64) {
+    let bytes = quantize_with(e, t.rows, t.k, &t.values, None, effort).expect("quantize");
     let w = Weights {
         encoding: e,
         rows: t.rows,
@@ -533,4 +538,48 @@ fn two_bit_groups_of_32_cannot_reach_q2_k() {
         "{q2ka} vs {bound32}"
     );
     assert!(bound16 < 0.9 * q2_k, "{bound16} vs {q2_k}");
+}
+
+/// `Effort::Fast` over `Effort::Best` rel-RMSE for `q{b}` on the layer-0 intermediate tensor,
+/// measured; the test fails if Fast gets more than 0.5% worse than this.
+const FAST_OVER_BEST: &[(u32, f64)] = &[
+    (2, 1.0122),
+    (3, 1.0041),
+    (4, 1.0024),
+    (5, 1.0120),
+    (6, 1.0175),
+    (7, 1.0365),
+    (8, 1.0642),
+];
+
+/// The fast effort (a few candidate scales per group, `reference/src/fast.rs`) against the exact
+/// search and ggml's legacy rule at the same bits per weight.
+#[test]
+fn fast_effort_against_best_and_ggml() {
+    let Some(ts) = load(Some("encoder.layer.0.intermediate.dense.weight")) else {
+        return;
+    };
+    let t = &ts[0];
+    println!(
+        "{:8} {:>10} {:>10} {:>10}",
+        "encoding", "best", "fast", "fast/best"
+    );
+    for &(bits, bound) in FAST_OVER_BEST {
+        let e = Encoding::IntSym { bits };
+        let (_, best) = ours_with(e, Effort::Best, t);
+        let (_, fast) = ours_with(e, Effort::Fast, t);
+        let ratio = fast / best;
+        println!("{:8} {best:10.4e} {fast:10.4e} {ratio:10.4}", e.name());
+        assert!(fast >= best * 0.999, "{e}: fast {fast} below best {best}?");
+        assert!(
+            ratio <= bound * 1.005,
+            "{e}: fast / best = {ratio} > {bound}"
+        );
+    }
+    let table = ggml_measured();
+    for (bits, ggml) in [(4, "Q4_0"), (5, "Q5_0"), (8, "Q8_0")] {
+        let (_, fast) = ours_with(Encoding::IntSym { bits }, Effort::Fast, t);
+        let theirs = ggml_on(&table, &t.name, ggml);
+        assert!(fast < theirs, "q{bits} fast {fast} >= {ggml} {theirs}");
+    }
 }
