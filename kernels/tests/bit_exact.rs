@@ -296,6 +296,47 @@ fn gemv_whole_tiles_and_rest() {
     }
 }
 
+/// Float-path gemm with M >= 4 on dense tensors decodes each 8-row weight tile once and runs
+/// 3-activation-row register tiles over K chunks of 32 groups: M not a multiple of 3 (and
+/// below 4: the general loop), N not a multiple of 8, K past one chunk with a partial last group,
+/// K inside the first chunk, sparse twins; several seeds per shape so some runs plant a NaN or
+/// infinity in an activation row.
+#[test]
+fn float_gemm_decoded_tiles() {
+    const FLOAT_SHAPES: [(usize, usize, usize); 7] = [
+        (13, 1100, 7),
+        (8, 1024, 4),
+        (9, 40, 5),
+        (17, 2049, 6),
+        (3, 97, 11),
+        (24, 31, 8),
+        (10, 1056, 3),
+    ];
+    for e in Encoding::all() {
+        for (i, &(rows, k, m)) in FLOAT_SHAPES.iter().enumerate() {
+            for sparse in [false, true] {
+                if sparse && !e.is_blocked() {
+                    continue;
+                }
+                let seeds: u64 = if e.path() == Path::Float { 4 } else { 1 };
+                for s in 0..seeds {
+                    let case = Case {
+                        e,
+                        rows,
+                        k,
+                        m,
+                        sparse,
+                        seed: 0xF10A7 + 1009 * s + 31 * i as u64 + e.id() as u64,
+                    };
+                    if let Err(msg) = check(&case) {
+                        panic!("{msg}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn any_encoding() -> impl Strategy<Value = Encoding> {
     let all = Encoding::all();
     (0..all.len()).prop_map(move |i| all[i])

@@ -6,8 +6,10 @@
 //! group sums land one per lane with no horizontal reduction, and the per-group float step is
 //! one vector fma for all 16 rows, in the contract's order.
 //!
-//! Float path: lane = k mod 16 as the contract defines, 4 rows x 4 activation rows of zmm
-//! accumulators, then the fixed reduction tree.
+//! Float path: lane = k mod 16 as the contract defines, then the fixed reduction tree. Dense
+//! weights with M >= 4: each 8-row weight tile is decoded once into an f32 buffer and every
+//! 3-activation-row block runs over it (8 x 3 zmm accumulators, K in chunks of 32 groups);
+//! otherwise 4 rows x 4 activation rows, decoding per block of activation rows.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -30,6 +32,13 @@ const PREFETCH_BYTES: usize = 768;
 const GEMV_ROW_PREFETCH: usize = 256;
 const FLOAT_ROWS: usize = 4;
 const FLOAT_ACTS: usize = 4;
+/// Decoded float path (dense, M >= FLOAT_ACTS): weight rows x activation rows of zmm
+/// accumulators, and the K chunk (in groups) over which they stay in registers.
+const DECODED_ROWS: usize = 8;
+const DECODED_ACTS: usize = 3;
+const CHUNK_GROUPS: usize = 32;
+/// How many groups ahead the decoded float tile prefetches its activation block.
+const X_PREFETCH_GROUPS: usize = 4;
 
 /// Integer-path rows with `vpdpbusd`.
 ///
@@ -942,6 +951,11 @@ unsafe fn float_rows_impl<C: Codec>(
     rows: Range<usize>,
     out: &mut [f32],
 ) {
+    if !w.is_sparse() && m_count >= FLOAT_ACTS {
+        // SAFETY: same contract as this function's.
+        unsafe { float_rows_decoded::<C>(w, x, m_count, rows, out) };
+        return;
+    }
     let n = rows.len();
     for tile in (0..n).step_by(FLOAT_ROWS) {
         let nr = FLOAT_ROWS.min(n - tile);
@@ -955,6 +969,175 @@ unsafe fn float_rows_impl<C: Codec>(
             unsafe { float_tile::<C, 1>(w, x, rows.start + tile, nr, m0, n, tile, out) };
             m0 += 1;
         }
+    }
+}
+
+/// Dense weights, several activation rows. The activations are first copied into blocks of
+/// `DECODED_ACTS` rows, group-major (block, group, row, half: one sequential stream per block,
+/// zero past K). Each tile of `DECODED_ROWS` weight rows is then decoded once into a group-major
+/// f32 buffer (zero past K and for rows past the tile's end). The tile's K is cut into chunks of
+/// `CHUNK_GROUPS` groups (the chunk's weights stay in L1): per chunk, every activation block runs
+/// over it with `DECODED_ROWS x DECODED_ACTS` zmm accumulators, kept in `state` between chunks.
+/// Per output the fma order is the contract's (lane = k mod 16, increasing k); the last group's
+/// lanes past K are masked, not multiplied.
+#[inline(always)]
+unsafe fn float_rows_decoded<C: Codec>(
+    w: &WeightView,
+    x: &[f32],
+    m_count: usize,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    const R: usize = DECODED_ROWS;
+    let k = w.k();
+    let n = rows.len();
+    let groups = k.div_ceil(GROUP);
+    let blocks = TileCursor::<R>::blocks_per_row(w);
+    let gpb = if C::FAMILY == family::RAW {
+        1
+    } else {
+        C::GROUPS_PER_BLOCK
+    };
+    // Activation row m0 + a of the block starting at m0 (na rows), group j, half h:
+    // xpack[m0 * groups * 2 + (j * na + a) * 2 + h].
+    let mut xpack = vec![_mm512_setzero_ps(); m_count * groups * 2];
+    for m0 in (0..m_count).step_by(DECODED_ACTS) {
+        let na = DECODED_ACTS.min(m_count - m0);
+        for a in 0..na {
+            let row = &x[(m0 + a) * k..(m0 + a + 1) * k];
+            for (j, chunk) in row.chunks(GROUP).enumerate() {
+                let at = m0 * groups * 2 + (j * na + a) * 2;
+                for (h, half) in chunk.chunks(16).enumerate() {
+                    let mask = ((1u32 << half.len()) - 1) as u16;
+                    // SAFETY: the mask covers exactly `half`.
+                    xpack[at + h] = unsafe { _mm512_maskz_loadu_ps(mask, half.as_ptr()) };
+                }
+            }
+        }
+    }
+    // Row r's group j: buf[(j * R + r) * 2 ..][..2].
+    let mut buf = vec![_mm512_setzero_ps(); R * groups * 2];
+    // Activation row m, tile row r: state[m * R + r].
+    let mut state = vec![_mm512_setzero_ps(); m_count * R];
+    let tail = k % GROUP;
+    for tile in (0..n).step_by(R) {
+        let nr = R.min(n - tile);
+        let mut cursor = TileCursor::<R>::new(w, rows.start + tile, nr);
+        let mut ptrs = [ZERO_BLOCK.as_ptr(); R];
+        for b in 0..blocks {
+            // Dense: every row of the tile is present.
+            cursor.next_block(w, b, &mut ptrs);
+            for ptr in ptrs.iter().take(nr) {
+                // SAFETY: a prefetch does not access memory (wrapping address, may lie past the
+                // tensor).
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(PREFETCH_BYTES).cast()) };
+            }
+            for g in 0..gpb.min(groups - b * gpb) {
+                let j = b * gpb + g;
+                let valid = group_len(k, j);
+                for (r, ptr) in ptrs.iter().enumerate() {
+                    let v = if r < nr {
+                        // SAFETY: a stored block holds its header and planes (raw: `valid`
+                        // elements).
+                        unsafe { decode_group::<C>(*ptr, g, valid) }
+                    } else {
+                        [_mm512_setzero_ps(); 2]
+                    };
+                    buf[(j * R + r) * 2] = v[0];
+                    buf[(j * R + r) * 2 + 1] = v[1];
+                }
+            }
+        }
+        for g0 in (0..groups).step_by(CHUNK_GROUPS) {
+            let g1 = groups.min(g0 + CHUNK_GROUPS);
+            let first = g0 == 0;
+            // Valid elements of the chunk's last group when it is the row's partial one.
+            let part = if g1 == groups { tail } else { 0 };
+            let wc = &buf[g0 * R * 2..g1 * R * 2];
+            let mut m0 = 0;
+            while m0 < m_count {
+                let na = DECODED_ACTS.min(m_count - m0);
+                let xs = &xpack[m0 * groups * 2 + g0 * na * 2..m0 * groups * 2 + g1 * na * 2];
+                let st = &mut state[m0 * R..(m0 + na) * R];
+                // SAFETY (every arm): plain AVX-512 F register and slice work, as this function.
+                match na {
+                    DECODED_ACTS => unsafe {
+                        decoded_tile::<DECODED_ACTS>(wc, xs, part, first, st)
+                    },
+                    1 => unsafe { decoded_tile::<1>(wc, xs, part, first, st) },
+                    _ => unsafe { decoded_tile::<2>(wc, xs, part, first, st) },
+                }
+                m0 += na;
+            }
+        }
+        for m in 0..m_count {
+            for r in 0..nr {
+                // SAFETY: plain SSE/AVX reduction of a register.
+                out[m * n + tile + r] = unsafe { reduce16(state[m * R + r]) };
+            }
+        }
+    }
+}
+
+/// One chunk of `DECODED_ROWS` decoded rows (`wc`) against `NA` packed activation rows (`xc`,
+/// the same groups), continuing the accumulators in `state` (`NA x DECODED_ROWS`; started at +0
+/// when `first`). `part` > 0: the chunk's last group is the row's partial one with `part` valid
+/// elements.
+#[inline(always)]
+unsafe fn decoded_tile<const NA: usize>(
+    wc: &[__m512],
+    xc: &[__m512],
+    part: usize,
+    first: bool,
+    state: &mut [__m512],
+) {
+    const R: usize = DECODED_ROWS;
+    let groups = wc.len() / (R * 2);
+    assert!(wc.len() == R * groups * 2 && xc.len() == NA * groups * 2 && state.len() == NA * R);
+    let mut acc = [[_mm512_setzero_ps(); R]; NA];
+    if !first {
+        for (acc, st) in acc.iter_mut().zip(state.chunks_exact(R)) {
+            acc.copy_from_slice(st);
+        }
+    }
+    let full = if part > 0 { groups - 1 } else { groups };
+    let ahead = xc.as_ptr().cast::<u8>();
+    for (j, (wg, xg)) in wc
+        .chunks_exact(R * 2)
+        .zip(xc.chunks_exact(NA * 2))
+        .take(full)
+        .enumerate()
+    {
+        // The activation block streams from L2: fetch its lines a few groups ahead (wrapping
+        // address, may lie past the buffer; prefetches never fault).
+        let at = ahead.wrapping_add((j + X_PREFETCH_GROUPS) * NA * 2 * 64);
+        for l in 0..NA * 2 {
+            // SAFETY: a prefetch does not access memory architecturally.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64 * l).cast()) };
+        }
+        for h in 0..2 {
+            for (r, wv) in wg.chunks_exact(2).enumerate() {
+                for (acc, xv) in acc.iter_mut().zip(xg.chunks_exact(2)) {
+                    acc[r] = _mm512_fmadd_ps(wv[h], xv[h], acc[r]);
+                }
+            }
+        }
+    }
+    if part > 0 {
+        // The row's partial last group: lanes at or past K keep their accumulator.
+        let wg = &wc[full * R * 2..];
+        let xg = &xc[full * NA * 2..];
+        for h in 0..2 {
+            let mask = ((1u32 << part.saturating_sub(16 * h).min(16)) - 1) as u16;
+            for (r, wv) in wg.chunks_exact(2).enumerate() {
+                for (acc, xv) in acc.iter_mut().zip(xg.chunks_exact(2)) {
+                    acc[r] = _mm512_mask3_fmadd_ps(wv[h], xv[h], acc[r], mask);
+                }
+            }
+        }
+    }
+    for (acc, st) in acc.iter().zip(state.chunks_exact_mut(R)) {
+        st.copy_from_slice(acc);
     }
 }
 
