@@ -1102,12 +1102,8 @@ unsafe fn decoded_tile<const NA: usize>(
     }
     let full = if part > 0 { groups - 1 } else { groups };
     let ahead = xc.as_ptr().cast::<u8>();
-    for (j, (wg, xg)) in wc
-        .chunks_exact(R * 2)
-        .zip(xc.chunks_exact(NA * 2))
-        .take(full)
-        .enumerate()
-    {
+    let (wp, xp) = (wc.as_ptr(), xc.as_ptr());
+    for j in 0..full {
         // The activation block streams from L2: fetch its lines a few groups ahead (wrapping
         // address, may lie past the buffer; prefetches never fault).
         let at = ahead.wrapping_add((j + X_PREFETCH_GROUPS) * NA * 2 * 64);
@@ -1115,10 +1111,17 @@ unsafe fn decoded_tile<const NA: usize>(
             // SAFETY: a prefetch does not access memory architecturally.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(64 * l).cast()) };
         }
+        // SAFETY: j < groups, so group j's R * 2 weight and NA * 2 activation vectors lie
+        // inside `wc` and `xc` (lengths asserted above). Constant trip counts below keep the
+        // R x NA accumulators in registers.
+        let (wg, xg) = unsafe { (wp.add(j * R * 2), xp.add(j * NA * 2)) };
         for h in 0..2 {
-            for (r, wv) in wg.chunks_exact(2).enumerate() {
-                for (acc, xv) in acc.iter_mut().zip(xg.chunks_exact(2)) {
-                    acc[r] = _mm512_fmadd_ps(wv[h], xv[h], acc[r]);
+            for r in 0..R {
+                // SAFETY: r * 2 + h < R * 2, inside group j (above).
+                let wv = unsafe { *wg.add(r * 2 + h) };
+                for (a, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: a * 2 + h < NA * 2, inside group j (above).
+                    acc[r] = _mm512_fmadd_ps(wv, unsafe { *xg.add(a * 2 + h) }, acc[r]);
                 }
             }
         }
