@@ -420,3 +420,44 @@ fn bad_shapes_are_typed_errors() {
     sparse[0] = 0b100;
     assert!(WeightView::new_sparse(e, 2, 32, &sparse).is_err());
 }
+
+/// Float path, outputs that are signed zeros: every product underflows to a negative zero, so the
+/// reference's lane accumulators end at -0 and so does the output (for k >= 16, when every lane
+/// gets an element). A kernel that runs an fma on a
+/// padding lane (weight 0 past K) would turn -0 into +0 there (SPEC.md section 17.2).
+#[test]
+#[ignore = "known bug: the float-path kernels (AVX2, AVX-512 4x4 loop, NEON) add +0 products on \
+            padding lanes and absent sparse rows, turning such -0 outputs into +0"]
+fn float_path_keeps_negative_zero_outputs() {
+    for k in [1usize, 15, 17, 33, 47, 100, 1030] {
+        for m in [1usize, 2, 3, 4, 5, 9] {
+            let rows = 11;
+            let w: Vec<u8> = (0..rows * k).flat_map(|_| 1e-30f32.to_le_bytes()).collect();
+            let x = vec![-1e-30f32; m * k];
+            let e = Encoding::Raw(tessera_format::RawType::F32);
+            let reference = reference::matmul(
+                &reference::Weights {
+                    encoding: e,
+                    rows,
+                    k,
+                    bytes: &w,
+                    sparse: false,
+                },
+                &x,
+                m,
+                Path::Float,
+            )
+            .unwrap();
+            // Lanes no element reaches stay +0, so only k >= 16 gives -0 outputs.
+            if k >= 16 {
+                assert!(reference.iter().all(|v| v.to_bits() == (-0.0f32).to_bits()));
+            }
+            let view = WeightView::new(e, rows, k, &w).unwrap();
+            for t in tiers() {
+                let y = t.gemm(&view, &x, m, Path::Float).unwrap();
+                same_bits(&y, &reference)
+                    .unwrap_or_else(|err| panic!("{:?} m {m} k {k}: {err}", t.isa()));
+            }
+        }
+    }
+}
