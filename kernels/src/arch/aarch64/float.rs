@@ -69,7 +69,8 @@ unsafe fn widen_u8(v: uint8x16_t) -> [uint32x4_t; 4] {
     ]
 }
 
-/// Zeroes lanes at or past `valid` (< 32).
+/// Sets lanes at or past `valid` (< 32) to -0: times the +0 activation padding that is -0, the
+/// one product an fma adds to any accumulator without changing it.
 #[inline(always)]
 unsafe fn keep_first(v: &mut Group, valid: usize) {
     let lane = [0u32, 1, 2, 3];
@@ -78,11 +79,12 @@ unsafe fn keep_first(v: &mut Group, valid: usize) {
     for (q, v) in v.iter_mut().enumerate() {
         let limit = vdupq_n_u32(valid.saturating_sub(4 * q).min(4) as u32);
         let keep = vcltq_u32(lane, limit);
-        *v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(*v), keep));
+        *v = vbslq_f32(keep, *v, vdupq_n_f32(-0.0));
     }
 }
 
-/// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are +0.
+/// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are -0 (see
+/// [`keep_first`]).
 ///
 /// # Safety
 /// `valid` elements of the raw type must be readable at `p`.
@@ -104,7 +106,7 @@ unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> Group {
         }
         return out;
     }
-    let mut buf = [0.0f32; GROUP];
+    let mut buf = [-0.0f32; GROUP];
     // SAFETY: `valid` elements of the raw type are readable at `p`.
     let bytes = unsafe { std::slice::from_raw_parts(p, valid * C::RAW.size()) };
     crate::codec::decode_raw_scalar(C::RAW, bytes, &mut buf[..valid]);
@@ -116,7 +118,7 @@ unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> Group {
 }
 
 /// Group `g` of the block at `block` decoded to f32 by the contract; lanes at or past `valid` are
-/// +0.
+/// -0 (see [`keep_first`]).
 ///
 /// # Safety
 /// `block` must point at a whole stored block of `C` (raw: `valid` elements).
@@ -299,6 +301,10 @@ unsafe fn float_rows_impl<C: Codec>(
                         // SAFETY: neon.
                         let xv = unsafe { load_group(row) };
                         for (r, acc) in acc.iter_mut().enumerate().take(nr) {
+                            // Omitted blocks are skipped, not multiplied by 0 (SPEC.md 17.2).
+                            if present >> r & 1 == 0 {
+                                continue;
+                            }
                             for q in 0..8 {
                                 acc[q % 4] = vfmaq_f32(acc[q % 4], wv[r][q], xv[q]);
                             }

@@ -199,7 +199,8 @@ unsafe fn lane_mask(n: usize) -> __m256i {
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
 }
 
-/// Group `j`'s 32 weights decoded to f32 in four ymm; lanes at or past `valid` are +0.
+/// Group `j`'s 32 weights decoded to f32 in four ymm; lanes at or past `valid` are
+/// -0 (times the +0 activation padding that is -0, the one product an fma adds to any accumulator without changing it).
 #[inline(always)]
 unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [__m256; 4] {
     if C::FAMILY == family::RAW {
@@ -254,12 +255,17 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
             }
         };
         let keep = unsafe { lane_mask(valid.saturating_sub(8 * q).min(8)) };
-        *o = _mm256_and_ps(w, _mm256_castsi256_ps(keep));
+        let keep = _mm256_castsi256_ps(keep);
+        *o = _mm256_or_ps(
+            _mm256_and_ps(w, keep),
+            _mm256_andnot_ps(keep, _mm256_set1_ps(-0.0)),
+        );
     }
     out
 }
 
-/// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are +0.
+/// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are -0 (see
+/// [`decode_group`]).
 #[inline(always)]
 unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> [__m256; 4] {
     use tessera_format::RawType;
@@ -281,7 +287,7 @@ unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> [__m256; 4] {
         }
         return out;
     }
-    let mut buf = [0.0f32; GROUP];
+    let mut buf = [-0.0f32; GROUP];
     // SAFETY: `valid` elements of `size` bytes are readable at `p`.
     let bytes = unsafe { std::slice::from_raw_parts(p, valid * size) };
     crate::codec::decode_raw_scalar(C::RAW, bytes, &mut buf[..valid]);
@@ -360,6 +366,11 @@ unsafe fn float_rows_impl<C: Codec>(
                             }
                         });
                         for (r, acc) in acc.iter_mut().enumerate().take(nr) {
+                            // Omitted blocks are skipped, not multiplied by 0 (SPEC.md 17.2:
+                            // `-0 + 0 * x` is +0 when x >= 0).
+                            if present >> r & 1 == 0 {
+                                continue;
+                            }
                             // k mod 16 lanes: quarters 0, 2 feed lanes 0..8, quarters 1, 3 lanes 8..16.
                             acc[0] = _mm256_fmadd_ps(wv[r][0], xv[0], acc[0]);
                             acc[1] = _mm256_fmadd_ps(wv[r][1], xv[1], acc[1]);

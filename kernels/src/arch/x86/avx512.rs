@@ -811,7 +811,8 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
 }
 
 /// Group `j`'s 32 weights of the row whose block (raw: 32-element chunk) starts at `block`,
-/// decoded to f32 in two zmm (elements 0..16, 16..32); lanes at or past `valid` are +0.
+/// decoded to f32 in two zmm (elements 0..16, 16..32); lanes at or past `valid` are
+/// -0 (times the +0 activation padding that is -0, the one product an fma adds to any accumulator without changing it).
 #[inline(always)]
 unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [__m512; 2] {
     let mask = |half: usize| -> __mmask16 {
@@ -862,7 +863,7 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
                 _mm512_mul_ps(_mm512_cvtepi32_ps(q), sw)
             }
         };
-        out[h] = _mm512_maskz_mov_ps(mask(h), w);
+        out[h] = _mm512_mask_mov_ps(_mm512_set1_ps(-0.0), mask(h), w);
     }
     out
 }
@@ -898,7 +899,8 @@ unsafe fn mx_float_values<C: Codec>(codes: __m512i) -> __m512 {
     v
 }
 
-/// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are +0.
+/// Raw elements `0..valid` (<= 32) at `p`, widened to f32; lanes past `valid` are -0 (see
+/// [`decode_group`]).
 #[inline(always)]
 unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> [__m512; 2] {
     use tessera_format::RawType;
@@ -920,7 +922,7 @@ unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> [__m512; 2] {
         }
         return out;
     }
-    let mut buf = [0.0f32; GROUP];
+    let mut buf = [-0.0f32; GROUP];
     // SAFETY: `valid` elements of `size` bytes are readable at `p`.
     let bytes = unsafe { std::slice::from_raw_parts(p, valid * size) };
     crate::codec::decode_raw_scalar(C::RAW, bytes, &mut buf[..valid]);
@@ -1201,7 +1203,11 @@ unsafe fn float_tile<C: Codec, const NA: usize>(
                     };
                     (_mm512_maskz_loadu_ps(lo, xp), x1)
                 };
-                for (acc, wv) in acc.iter_mut().zip(wv.iter()) {
+                for (r, (acc, wv)) in acc.iter_mut().zip(wv.iter()).enumerate() {
+                    // Omitted blocks are skipped, not multiplied by 0 (SPEC.md 17.2).
+                    if present >> r & 1 == 0 {
+                        continue;
+                    }
                     *acc = _mm512_fmadd_ps(wv[0], x0, *acc);
                     *acc = _mm512_fmadd_ps(wv[1], x1, *acc);
                 }
