@@ -16,8 +16,8 @@
 //!   whose second half is all padding.
 //! - Super-blocks hold up to 8 groups (256 elements). A row whose length is not a multiple of 256
 //!   ends with one short super-block holding only the groups that remain; it keeps the full
-//!   header (8 bytes for `q{b}k`, 16 for `q{b}ka`), so its size is `header + groups * 4 * bits`
-//!   bytes.
+//!   header (8 bytes for `q{b}k`, 16 for `q{b}ka`, 3 for `q{b}kh`), so its size is
+//!   `header + groups * group_bytes` bytes.
 
 /// Elements in one group: the unit of activation quantization and of the integer dot product.
 pub const GROUP: usize = 32;
@@ -191,6 +191,10 @@ pub enum Encoding {
     /// Affine integers in super-blocks of 256: f16 scale `d` and f16 min `dmin`, eight unsigned
     /// 6-bit sub-scales and eight unsigned 6-bit sub-mins. `bits` in 2..=6. Id `0x0600 + bits`.
     IntSuperAffine { bits: u32 },
+    /// Affine integers in super-blocks of 256 with 16-element sub-blocks: one f16 scale `d` and a
+    /// min multiplier `k` per super-block; per 16 elements a 4-bit sub-scale and a 4-bit sub-min,
+    /// stored after each group's planes. `bits` in 2..=3. Id `0x0700 + bits`.
+    IntSuperHalf { bits: u32 },
 }
 
 /// Which arithmetic of SPEC.md's contract a matmul on this encoding uses by default.
@@ -212,6 +216,7 @@ impl Encoding {
         v.extend((2..=8).map(|bits| Encoding::Bfp { bits }));
         v.extend(MxType::ALL.iter().map(|&t| Encoding::Mx(t)));
         v.extend((2..=6).map(|bits| Encoding::IntSuperAffine { bits }));
+        v.extend((2..=3).map(|bits| Encoding::IntSuperHalf { bits }));
         v
     }
 
@@ -233,6 +238,7 @@ impl Encoding {
             Encoding::Bfp { bits } => 0x0400 + bits,
             Encoding::Mx(t) => 0x0500 + t.code(),
             Encoding::IntSuperAffine { bits } => 0x0600 + bits,
+            Encoding::IntSuperHalf { bits } => 0x0700 + bits,
         }
     }
 
@@ -242,7 +248,7 @@ impl Encoding {
     }
 
     /// The short name used by the command line and recipes: `f16`, `q4`, `q4a`, `q4k`, `q4ka`,
-    /// `bfp4`, `mxfp4`, ...
+    /// `q2kh`, `bfp4`, `mxfp4`, ...
     pub fn name(self) -> String {
         match self {
             Encoding::Raw(t) => t.name().to_string(),
@@ -252,6 +258,7 @@ impl Encoding {
             Encoding::Bfp { bits } => format!("bfp{bits}"),
             Encoding::Mx(t) => t.name().to_string(),
             Encoding::IntSuperAffine { bits } => format!("q{bits}ka"),
+            Encoding::IntSuperHalf { bits } => format!("q{bits}kh"),
         }
     }
 
@@ -273,6 +280,7 @@ impl Encoding {
             | Encoding::IntAffine { bits }
             | Encoding::IntSuper { bits }
             | Encoding::IntSuperAffine { bits }
+            | Encoding::IntSuperHalf { bits }
             | Encoding::Bfp { bits } => bits,
             Encoding::Mx(t) => t.bits(),
         }
@@ -294,9 +302,9 @@ impl Encoding {
         match self {
             Encoding::Raw(_) => 1,
             Encoding::IntAffine { .. } => 2 * GROUP,
-            Encoding::IntSuper { .. } | Encoding::IntSuperAffine { .. } => {
-                GROUPS_PER_SUPER_BLOCK * GROUP
-            }
+            Encoding::IntSuper { .. }
+            | Encoding::IntSuperAffine { .. }
+            | Encoding::IntSuperHalf { .. } => GROUPS_PER_SUPER_BLOCK * GROUP,
             _ => GROUP,
         }
     }
@@ -309,7 +317,18 @@ impl Encoding {
             Encoding::IntAffine { .. } => 4,
             Encoding::IntSuper { .. } => 8,
             Encoding::IntSuperAffine { .. } => 16,
+            Encoding::IntSuperHalf { .. } => 3,
             Encoding::Bfp { .. } | Encoding::Mx(_) => 1,
+        }
+    }
+
+    /// Bytes of one group of 32 elements after the block header: the bit planes (`4 * bits`),
+    /// plus, for `q{b}kh`, the group's two bytes of sub-scales and sub-mins. Raw: `32 * size`.
+    pub const fn group_bytes(self) -> usize {
+        match self {
+            Encoding::Raw(t) => GROUP * t.size(),
+            Encoding::IntSuperHalf { bits } => 4 * bits as usize + 2,
+            _ => 4 * self.element_bits() as usize,
         }
     }
 
@@ -319,7 +338,7 @@ impl Encoding {
             Encoding::Raw(t) => t.size(),
             _ => {
                 let groups = self.block_elems() / GROUP;
-                self.block_header_bytes() + groups * 4 * self.element_bits() as usize
+                self.block_header_bytes() + groups * self.group_bytes()
             }
         }
     }
@@ -334,12 +353,14 @@ impl Encoding {
         k.div_ceil(self.block_elems() as u64)
     }
 
-    /// True for the super-block encodings (`q{b}k`, `q{b}ka`), whose last block in a row may be
-    /// short.
+    /// True for the super-block encodings (`q{b}k`, `q{b}ka`, `q{b}kh`), whose last block in a
+    /// row may be short.
     pub const fn is_super_block(self) -> bool {
         matches!(
             self,
-            Encoding::IntSuper { .. } | Encoding::IntSuperAffine { .. }
+            Encoding::IntSuper { .. }
+                | Encoding::IntSuperAffine { .. }
+                | Encoding::IntSuperHalf { .. }
         )
     }
 
@@ -351,8 +372,7 @@ impl Encoding {
             let full = k / (GROUPS_PER_SUPER_BLOCK * GROUP) as u64;
             if index >= full {
                 let groups = (k % (GROUPS_PER_SUPER_BLOCK * GROUP) as u64).div_ceil(GROUP as u64);
-                return self.block_header_bytes()
-                    + groups as usize * 4 * self.element_bits() as usize;
+                return self.block_header_bytes() + groups as usize * self.group_bytes();
             }
         }
         self.block_bytes()
@@ -410,6 +430,8 @@ mod tests {
             let b = e.element_bits() as f64;
             match e {
                 Encoding::IntSuper { .. } => assert!(bpw <= b + 0.3, "{e}: {bpw}"),
+                // 16-element sub-blocks: ggml's Q2_K budget (2.625) and below.
+                Encoding::IntSuperHalf { .. } => assert!(bpw <= b + 0.625, "{e}: {bpw}"),
                 _ => assert!(bpw <= b + 0.5, "{e}: {bpw}"),
             }
         }
@@ -425,6 +447,15 @@ mod tests {
             assert_eq!(e.name(), format!("q{bits}ka"));
         }
         assert_eq!(Encoding::IntSuperAffine { bits: 4 }.block_bytes(), 144);
+        for bits in 2..=3 {
+            let e = Encoding::IntSuperHalf { bits };
+            assert_eq!(e.block_bytes(), 3 + 8 * (4 * bits as usize + 2));
+            assert_eq!(e.id(), 0x0700 + bits);
+            assert_eq!(e.name(), format!("q{bits}kh"));
+            assert_eq!(e.path(), Path::Integer);
+        }
+        // 83 bytes per 256 weights: 2.59375 bits per weight, below Q2_K's 2.625.
+        assert_eq!(Encoding::IntSuperHalf { bits: 2 }.nominal_bpw(), 2.59375);
         assert_eq!(Encoding::Mx(MxType::Fp4E2M1).block_bytes(), 17);
         assert_eq!(Encoding::Mx(MxType::Fp6E3M2).block_bytes(), 25);
     }
@@ -444,6 +475,10 @@ mod tests {
             Encoding::IntSuperAffine { bits: 6 }.row_bytes(512),
             Some(2 * (16 + 8 * 24))
         );
+        let q2kh = Encoding::IntSuperHalf { bits: 2 };
+        // 384 = 256 + 128: 83 + (3 + 4 * 10) bytes, 2.625 bits per weight.
+        assert_eq!(q2kh.row_bytes(384), Some(83 + 3 + 4 * 10));
+        assert_eq!(q2kh.block_bytes_at(384, 1), 43);
         let q4 = Encoding::IntSym { bits: 4 };
         assert_eq!(q4.row_bytes(33), Some(36));
         let q4a = Encoding::IntAffine { bits: 4 };

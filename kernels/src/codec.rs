@@ -26,8 +26,11 @@ pub(crate) mod family {
     /// `q{b}ka`: f16 scale and f16 min, unsigned 6-bit sub-scales and sub-mins, unsigned codes,
     /// eight groups per block.
     pub const SUPER_AFFINE: u8 = 8;
+    /// `q{b}kh`: f16 scale, min multiplier `k`, per 16 codes a 4-bit sub-scale and sub-min (after
+    /// each group's planes); lane code `sc * u + 128 - k * mn` ([`super::half_maps`]).
+    pub const SUPER_HALF: u8 = 9;
     /// The largest family number.
-    pub const LAST: u8 = SUPER_AFFINE;
+    pub const LAST: u8 = SUPER_HALF;
 }
 
 /// Compile-time description of one block encoding.
@@ -44,7 +47,7 @@ pub(crate) trait Codec {
     /// Groups per storage block.
     const GROUPS_PER_BLOCK: usize = match Self::FAMILY {
         family::AFFINE => 2,
-        family::SUPER | family::SUPER_AFFINE => 8,
+        family::SUPER | family::SUPER_AFFINE | family::SUPER_HALF => 8,
         _ => 1,
     };
     /// Header bytes at the start of each block.
@@ -53,16 +56,19 @@ pub(crate) trait Codec {
         family::AFFINE => 4,
         family::SUPER => 8,
         family::SUPER_AFFINE => 16,
+        family::SUPER_HALF => 3,
         family::RAW => 0,
         _ => 1,
     };
-    /// Plane bytes of one group (for `RAW`, the bytes of 32 elements).
-    const GROUP_BYTES: usize = 4 * Self::BITS as usize;
+    /// Bytes from one group to the next: its planes (`4 * BITS`), plus for `SUPER_HALF` its two
+    /// sub-field bytes (for `RAW`, the bytes of 32 elements). The planes come first.
+    const GROUP_BYTES: usize =
+        4 * Self::BITS as usize + 2 * (Self::FAMILY == family::SUPER_HALF) as usize;
     /// The unsigned lane code `u` (after [`Codec::LUT4`] / [`Codec::XOR`]) minus this is the
     /// integer `q` of the contract (for `SUPER` and `SUPER_AFFINE`, before the sub-scale).
     const OFFSET: i32 = match Self::FAMILY {
         family::AFFINE | family::SUPER_AFFINE => 0,
-        family::MX_INT8 => 128,
+        family::MX_INT8 | family::SUPER_HALF => 128,
         family::MX_FP4 => 12,
         family::RAW => 0,
         _ => 1 << (Self::BITS - 1),
@@ -70,7 +76,7 @@ pub(crate) trait Codec {
     /// True if the block header's scales are f16 (else an E8M0 exponent).
     const F16_SCALES: bool = matches!(
         Self::FAMILY,
-        family::SYM | family::AFFINE | family::SUPER | family::SUPER_AFFINE
+        family::SYM | family::AFFINE | family::SUPER | family::SUPER_AFFINE | family::SUPER_HALF
     );
     /// True if each group's integer sum is multiplied by an integer sub-scale (`mult`).
     const HAS_MULT: bool = matches!(Self::FAMILY, family::SUPER | family::SUPER_AFFINE);
@@ -145,7 +151,7 @@ pub(crate) unsafe fn group_params<C: Codec>(block: *const u8, g: usize) -> Group
     let header = unsafe { std::slice::from_raw_parts(block, C::HEADER) };
     let f16_at = |at: usize| half::f16::from_le_bytes([header[at], header[at + 1]]).to_f32();
     match C::FAMILY {
-        family::SYM => GroupParams {
+        family::SYM | family::SUPER_HALF => GroupParams {
             sw: f16_at(0),
             mw: 0.0,
             mult: 1,
@@ -181,6 +187,34 @@ pub(crate) unsafe fn group_params<C: Codec>(block: *const u8, g: usize) -> Group
             mw: 0.0,
             mult: 1,
         },
+    }
+}
+
+/// `q{b}kh` group `g`: per half `h` (codes `16h..16h + 16`) the byte multiplier `sc[h]` and addend
+/// `add[h] = 128 - k * mn[h]` that turn a stored code `u` into the lane code `sc * u + add`, whose
+/// offset from 128 is the contract's integer `sc * u - k * mn`. No byte overflows: `sc * u <= 105`
+/// and `add` is in `[8, 128]`, so a u32 lane of four codes can be multiplied by `sc` as a whole.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HalfMaps {
+    pub sc: [u8; 2],
+    pub add: [u8; 2],
+}
+
+/// Reads group `g`'s [`HalfMaps`] from the block at `block`.
+///
+/// # Safety
+/// `block` must point at a whole `SUPER_HALF` block holding group `g`.
+#[inline(always)]
+pub(crate) unsafe fn half_maps<C: Codec>(block: *const u8, g: usize) -> HalfMaps {
+    // SAFETY: the caller guarantees the header and group g's bytes; its sub-field bytes are the
+    // last two of the group.
+    let (k, sc, mn) = unsafe {
+        let fields = block.add(C::HEADER + (g + 1) * C::GROUP_BYTES - 2);
+        ((*block.add(2) & 7) + 1, *fields, *fields.add(1))
+    };
+    HalfMaps {
+        sc: [sc & 15, sc >> 4],
+        add: [128 - k * (mn & 15), 128 - k * (mn >> 4)],
     }
 }
 
@@ -330,6 +364,9 @@ macro_rules! with_codec {
             Encoding::IntSuper { bits } => codec_bits!(family::SUPER, bits.min(6), $C => $body),
             Encoding::IntSuperAffine { bits } => {
                 codec_bits!(family::SUPER_AFFINE, bits.min(6), $C => $body)
+            }
+            Encoding::IntSuperHalf { bits } => {
+                codec_bits!(family::SUPER_HALF, bits.min(3), $C => $body)
             }
             Encoding::Bfp { bits } => codec_bits!(family::BFP, bits, $C => $body),
             Encoding::Mx(MxType::Int8) => { type $C = Enc<{ family::MX_INT8 }, 8>; $body }

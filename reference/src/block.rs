@@ -4,7 +4,7 @@
 use tessera_format::{Encoding, GROUP};
 
 use crate::quantizer::GroupInput;
-use crate::{bfp, int_affine, int_super, int_super_affine, int_sym, mx};
+use crate::{bfp, int_affine, int_super, int_super_affine, int_super_half, int_sym, mx};
 
 /// One group as the integer path sees it (SPEC.md, "Integer path"): the group's
 /// contribution to an output is `fma(scale * sx, f32(sub_scale * sum q*xq), acc)`, then, for
@@ -27,6 +27,7 @@ pub fn groups_in(e: Encoding, len: usize) -> usize {
     match e {
         Encoding::IntSuper { bits } => int_super::groups_in(bits, len),
         Encoding::IntSuperAffine { bits } => int_super_affine::groups_in(bits, len),
+        Encoding::IntSuperHalf { bits } => int_super_half::groups_in(bits, len),
         _ => e.block_elems() / GROUP,
     }
 }
@@ -38,6 +39,7 @@ pub fn decode(e: Encoding, block: &[u8], out: &mut [f32]) {
         Encoding::IntAffine { bits } => int_affine::decode(bits, block, out),
         Encoding::IntSuper { bits } => int_super::decode(bits, block, out),
         Encoding::IntSuperAffine { bits } => int_super_affine::decode(bits, block, out),
+        Encoding::IntSuperHalf { bits } => int_super_half::decode(bits, block, out),
         Encoding::Bfp { bits } => bfp::decode(bits, block, out),
         Encoding::Mx(t) => mx::decode(t, block, out),
         Encoding::Raw(_) => unreachable!("raw encodings have no blocks"),
@@ -51,6 +53,7 @@ pub fn int_group(e: Encoding, block: &[u8], g: usize) -> Option<IntGroup> {
         Encoding::IntAffine { bits } => Some(int_affine::int_group(bits, block, g)),
         Encoding::IntSuper { bits } => Some(int_super::int_group(bits, block, g)),
         Encoding::IntSuperAffine { bits } => Some(int_super_affine::int_group(bits, block, g)),
+        Encoding::IntSuperHalf { bits } => Some(int_super_half::int_group(bits, block, g)),
         Encoding::Bfp { bits } => Some(bfp::int_group(bits, block)),
         Encoding::Mx(t) => mx::int_group(t, block),
         Encoding::Raw(_) => None,
@@ -65,6 +68,7 @@ pub fn is_zero(e: Encoding, block: &[u8]) -> bool {
         Encoding::IntAffine { .. } => int_affine::is_zero(block),
         Encoding::IntSuper { .. } => int_super::is_zero(block),
         Encoding::IntSuperAffine { .. } => int_super_affine::is_zero(block),
+        Encoding::IntSuperHalf { .. } => int_super_half::is_zero(block),
         Encoding::Bfp { bits } => bfp::is_zero(bits, block),
         Encoding::Mx(t) => mx::is_zero(t, block),
         Encoding::Raw(_) => false,
@@ -97,6 +101,10 @@ pub fn encode(e: Encoding, x: &[f32], imp: &[f32], out: &mut [u8]) {
         Encoding::IntSuperAffine { bits } => {
             let groups: Vec<GroupInput> = (0..x.len() / GROUP).map(group).collect();
             int_super_affine::encode(bits, &groups, out)
+        }
+        Encoding::IntSuperHalf { bits } => {
+            let groups: Vec<GroupInput> = (0..x.len() / GROUP).map(group).collect();
+            int_super_half::encode(bits, &groups, out)
         }
         Encoding::Bfp { bits } => bfp::encode(bits, group(0), out),
         Encoding::Mx(t) => mx::encode(t, group(0), out),

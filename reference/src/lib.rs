@@ -15,6 +15,7 @@ pub mod fp;
 pub mod int_affine;
 pub mod int_super;
 pub mod int_super_affine;
+pub mod int_super_half;
 pub mod int_sym;
 pub mod layout;
 mod matmul;

@@ -11,7 +11,7 @@ fn encodings() -> Vec<Encoding> {
 }
 
 /// How many block encodings the properties range over (checked against the table below).
-const N_BLOCKED: usize = 37;
+const N_BLOCKED: usize = 39;
 
 #[test]
 fn properties_cover_every_block_encoding() {
@@ -99,6 +99,25 @@ fn block_sse_bound(e: Encoding, x: &[f32]) -> f64 {
                     let step = (span(g) as f64 + dmin) / top as f64 + d;
                     let slack = (lo(g).abs() + hi(g).abs()) as f64 * 2f64.powi(-20);
                     n(g) * (step / 2.0 + slack).powi(2)
+                })
+                .sum()
+        }
+        Encoding::IntSuperHalf { bits } => {
+            // The bounding pair: k = 8 and d covering every half's distance below zero in 15
+            // min steps and its span above the covered minimum (plus one min step, 8d) in 15
+            // scale steps; each half's step is then below (span + 8d) / L + d.
+            let top = ((1u32 << bits) - 1) as f32;
+            let lo = |h: &[f32]| h.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+            let hi = |h: &[f32]| h.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let span = |h: &[f32]| hi(h) + (-lo(h)).max(0.0);
+            let lack = x.chunks(GROUP / 2).fold(0.0f32, |m, h| m.max(-lo(h)));
+            let max_span = x.chunks(GROUP / 2).fold(0.0f32, |m, h| m.max(span(h)));
+            let d = f16_up((lack / 120.0).max(max_span / (15.0 * top - 8.0)));
+            x.chunks(GROUP / 2)
+                .map(|h| {
+                    let step = (span(h) as f64 + 8.0 * d) / top as f64 + d;
+                    let slack = (lo(h).abs() + hi(h).abs()) as f64 * 2f64.powi(-20);
+                    n(h) * (step / 2.0 + slack).powi(2)
                 })
                 .sum()
         }

@@ -12,7 +12,7 @@ use std::ops::Range;
 use tessera_format::{MxType, RawType, GROUP};
 
 use super::f16x4_to_f32;
-use super::planes::stored_codes;
+use super::planes::{half_mapped, stored_codes};
 use crate::codec::{family, group_len, group_params, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::WeightView;
@@ -131,7 +131,11 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
     // SAFETY: the block holds the header and the group's planes.
     let (u, p) = unsafe {
         (
-            stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+            half_mapped::<C>(
+                stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+                block,
+                g,
+            ),
             group_params::<C>(block, g),
         )
     };

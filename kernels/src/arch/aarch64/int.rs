@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::planes::{lane_codes, stored_codes};
+use super::planes::{half_mapped, lane_codes, stored_codes};
 use super::{dot, f16x4_to_f32};
 use crate::codec::{family, group_params, with_codec, Codec};
 use crate::tile::TileCursor;
@@ -47,14 +47,17 @@ impl<C: Codec> SignedCodes for C {}
 /// 32 signed codes of a group: elements 0..16, then 16..32.
 type Signed = [int8x16_t; 2];
 
-/// The signed codes of the group whose planes start at `p`.
+/// The signed codes of group `g` of the block at `block`.
 ///
 /// # Safety
-/// `p` must point at `C::GROUP_BYTES` readable bytes; the caller must enable `neon`.
+/// `block` must point at a whole block of `C` holding group `g`; the caller must enable `neon`.
 #[inline(always)]
-unsafe fn signed_codes<C: Codec>(p: *const u8) -> Signed {
-    // SAFETY: same contract.
-    let u = unsafe { lane_codes::<C>(stored_codes::<C>(p)) };
+unsafe fn signed_codes<C: Codec>(block: *const u8, g: usize) -> Signed {
+    // SAFETY: same contract; the group's planes start at its offset.
+    let u = unsafe {
+        let stored = stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES));
+        half_mapped::<C>(lane_codes::<C>(stored), block, g)
+    };
     let bias = vdupq_n_u8(C::BIAS);
     [
         vreinterpretq_s8_u8(vsubq_u8(u[0], bias)),
@@ -303,7 +306,7 @@ unsafe fn int_rows_impl<C: Codec, const D: u8>(
                         // SAFETY: a stored block holds its header and all its groups' planes.
                         unsafe {
                             let block = ptrs[r];
-                            codes[r] = signed_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES));
+                            codes[r] = signed_codes::<C>(block, g);
                             if C::F16_SCALES {
                                 sw_bits[r] = u16::from_le(block.cast::<u16>().read_unaligned());
                                 if C::FAMILY == family::AFFINE {

@@ -7,7 +7,7 @@
 
 use std::arch::aarch64::*;
 
-use crate::codec::{family, Codec};
+use crate::codec::{family, half_maps, Codec};
 
 /// A group's 32 byte codes: elements 0..16, then 16..32.
 pub(crate) type Codes = [uint8x16_t; 2];
@@ -129,4 +129,20 @@ pub(crate) unsafe fn lane_codes<C: Codec>(mut u: Codes) -> Codes {
         u = [vqtbl1q_u8(table, u[0]), vqtbl1q_u8(table, u[1])];
     }
     u
+}
+
+/// For `q{b}kh`, the lane codes of group `g` of the block at `block` from its stored codes `u`
+/// (each half times its sub-scale plus its addend, see [`crate::codec::HalfMaps`]; no byte
+/// overflows); every other family's codes pass through.
+///
+/// # Safety
+/// `block` must point at a whole block of `C` holding group `g`; the caller must enable `neon`.
+#[inline(always)]
+pub(crate) unsafe fn half_mapped<C: Codec>(u: Codes, block: *const u8, g: usize) -> Codes {
+    if C::FAMILY != family::SUPER_HALF {
+        return u;
+    }
+    // SAFETY: same contract.
+    let m = unsafe { half_maps::<C>(block, g) };
+    std::array::from_fn(|h| vmlaq_u8(vdupq_n_u8(m.add[h]), u[h], vdupq_n_u8(m.sc[h])))
 }

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::planes::{group_codes, stored_codes};
+use super::planes::{group_codes, half_mapped, stored_codes};
 use crate::codec::{family, group_len, group_params, mx_table, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
@@ -140,8 +140,11 @@ unsafe fn int_rows_impl<C: Codec>(
                     if present >> r & 1 == 1 {
                         // SAFETY: a stored block holds its header and all its groups' planes.
                         unsafe {
-                            codes[r] =
-                                group_codes::<C>(ptrs[r].add(C::HEADER + g * C::GROUP_BYTES));
+                            codes[r] = half_mapped::<C>(
+                                group_codes::<C>(ptrs[r].add(C::HEADER + g * C::GROUP_BYTES)),
+                                ptrs[r],
+                                g,
+                            );
                             let p = group_params::<C>(ptrs[r], g);
                             sw[r] = p.sw;
                             mw[r] = p.mw;
@@ -210,7 +213,11 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
     // SAFETY: the block holds the header and the group's planes.
     let (u, p) = unsafe {
         (
-            stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+            half_mapped::<C>(
+                stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+                block,
+                g,
+            ),
             group_params::<C>(block, g),
         )
     };

@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::planes::stored_codes;
+use super::planes::{half_mapped, stored_codes};
 use crate::codec::{family, group_len, group_params, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
@@ -312,6 +312,39 @@ unsafe fn tile_codes<C: Codec, P: TileRows>(p: &P, g: usize) -> [__m512i; 8] {
         let table = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
         for w in wt.iter_mut() {
             *w = _mm512_shuffle_epi8(table, *w);
+        }
+    }
+    if C::FAMILY == family::SUPER_HALF {
+        // Per row: zmm 0..4 hold half 0, 4..8 half 1; lane code = sc * u + 128 - k * mn, the
+        // whole dword times sc (codes < 8, sc < 16: no byte carries). The sub-field bytes are the
+        // group's last two, read as the top of the dword ending there.
+        // SAFETY: the dwords lie inside each row's block (header byte 2; the group's bytes).
+        let (head, fields) = unsafe {
+            (
+                dword_per_row(p, 0),
+                dword_per_row(p, at + C::GROUP_BYTES - 4),
+            )
+        };
+        let k = _mm512_add_epi32(
+            _mm512_and_si512(_mm512_srli_epi32::<16>(head), _mm512_set1_epi32(7)),
+            _mm512_set1_epi32(1),
+        );
+        let nibble = |shift: u32| {
+            _mm512_and_si512(
+                _mm512_srl_epi32(fields, _mm_cvtsi32_si128(shift as i32)),
+                _mm512_set1_epi32(15),
+            )
+        };
+        for h in 0..2 {
+            let sc = nibble(16 + 4 * h as u32);
+            let add = _mm512_sub_epi32(
+                _mm512_set1_epi32(128),
+                _mm512_mullo_epi32(k, nibble(24 + 4 * h as u32)),
+            );
+            let add4 = _mm512_mullo_epi32(add, _mm512_set1_epi32(0x0101_0101));
+            for w in &mut wt[4 * h..4 * h + 4] {
+                *w = _mm512_add_epi8(_mm512_mullo_epi32(*w, sc), add4);
+            }
         }
     }
     wt
@@ -826,7 +859,11 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
     // SAFETY: the block holds the header and the group's planes.
     let (u, p) = unsafe {
         (
-            stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+            half_mapped::<C>(
+                stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+                block,
+                g,
+            ),
             group_params::<C>(block, g),
         )
     };

@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::codec::{family, Codec};
+use crate::codec::{family, half_maps, Codec};
 
 /// 4-bit plane (16 bytes): byte `i` holds `u[i]` low and `u[i + 16]` high.
 #[inline(always)]
@@ -107,4 +107,26 @@ pub(crate) unsafe fn stored_codes<C: Codec>(p: *const u8) -> __m256i {
     };
     debug_assert!(C::FAMILY <= family::LAST);
     u
+}
+
+/// For `q{b}kh`, the lane codes of group `g` of the block at `block` from its stored codes `u`
+/// (each half times its sub-scale plus its addend, see [`crate::codec::HalfMaps`]); every other
+/// family's codes pass through.
+///
+/// # Safety
+/// `block` must point at a whole block of `C` holding group `g`; the caller must enable `avx2`.
+#[inline(always)]
+pub(crate) unsafe fn half_mapped<C: Codec>(u: __m256i, block: *const u8, g: usize) -> __m256i {
+    if C::FAMILY != family::SUPER_HALF {
+        return u;
+    }
+    // SAFETY: same contract.
+    let m = unsafe { half_maps::<C>(block, g) };
+    let mul = _mm256_set_m128i(
+        _mm_set1_epi32(m.sc[1] as i32),
+        _mm_set1_epi32(m.sc[0] as i32),
+    );
+    let add = _mm256_set_m128i(_mm_set1_epi8(m.add[1] as i8), _mm_set1_epi8(m.add[0] as i8));
+    // Codes are below 8 and sub-scales below 16: no product carries into the next byte.
+    _mm256_add_epi8(_mm256_mullo_epi32(u, mul), add)
 }
