@@ -181,3 +181,39 @@ fn q4ka_short_super_block() {
     assert_ne!(exact, exact as f32 as f64);
     assert_eq!(v[0], exact as f32);
 }
+
+#[test]
+fn q2kh_spec_example() {
+    // SPEC.md 15.4a: k = 32, one short super-block of one group, 3 + 10 bytes. d = 0.5 (0x3800),
+    // k = 3 (stored 2); codes u[i] = i mod 4; sc = [2, 15], mn = [1, 0].
+    let mut b = vec![0x00, 0x38, 0x02];
+    b.extend([0x00, 0x55, 0xAA, 0xFF, 0x00, 0x55, 0xAA, 0xFF]);
+    b.extend([0xF2, 0x01]);
+    let e = Encoding::IntSuperHalf { bits: 2 };
+    assert_eq!(e.row_bytes(32), Some(b.len() as u64));
+    let v = decode(e, 32, &b);
+    for (i, &x) in v.iter().enumerate() {
+        let q = if i < 16 {
+            2 * (i as i32 % 4) - 3
+        } else {
+            15 * (i as i32 % 4)
+        };
+        assert_eq!(x, 0.5 * q as f32, "element {i}");
+    }
+    assert_eq!(&v[..4], &[-1.5, -0.5, 0.5, 1.5]);
+    assert_eq!(&v[16..20], &[0.0, 7.5, 15.0, 22.5]);
+    // The integer view: one integer per element, scale d, no sub-scale or min.
+    let w = Weights {
+        encoding: e,
+        rows: 1,
+        k: 32,
+        bytes: &b,
+        sparse: false,
+    };
+    let g = row_int_groups(&w, 0).unwrap()[0].unwrap();
+    assert_eq!((g.scale, g.sub_scale, g.min), (0.5, 1, None));
+    assert_eq!((g.q[0], g.q[3], g.q[19]), (-3, 3, 45));
+    // Reserved bits of the k byte are ignored.
+    b[2] |= 0xF8;
+    assert_eq!(decode(e, 32, &b), v);
+}
