@@ -347,13 +347,13 @@ mod tests {
         b[12] = 1;
         let mut out = [0f32; GROUP];
         decode(2, &b, &mut out);
-        for i in 0..GROUP {
+        for (i, &v) in out.iter().enumerate() {
             let w = if i < HALF {
                 2 * (i as i32 % 4) - 3
             } else {
                 15 * (i as i32 % 4)
             };
-            assert_eq!(out[i], 0.5 * w as f32, "element {i}");
+            assert_eq!(v, 0.5 * w as f32, "element {i}");
         }
         assert_eq!(int_group(2, &b, 0).q[1], -1);
     }
