@@ -84,6 +84,27 @@ fn codes_for<const N: usize>(x: &[f32; N], imp: &[f32; N], s: f32, m: f32, top: 
     Fit { s, m, u, err }
 }
 
+/// What the super-block searches start from, per unit of `N` elements: the best real affine fit
+/// `x ~ s u + m` (the range search unrounded) and the range of the weighted elements.
+#[derive(Clone, Copy)]
+pub(crate) struct UnitFacts {
+    pub s: f32,
+    pub m: f32,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+pub(crate) fn unit_facts<const N: usize>(bits: u32, x: &[f32; N], imp: &[f32; N]) -> UnitFacts {
+    let fit = search::<N>(bits, x, imp, |v| v);
+    let (lo, hi) = crate::quantizer::weighted_range(x, imp);
+    UnitFacts {
+        s: fit.s,
+        m: fit.m,
+        lo,
+        hi,
+    }
+}
+
 /// Weighted least squares of `x ~ s u + m` for fixed codes; `None` if the codes are all equal.
 fn refit<const N: usize>(x: &[f32; N], imp: &[f32; N], u: &[u8; N]) -> Option<(f32, f32)> {
     let (mut sw, mut su, mut suu, mut sx, mut sux) = (0f64, 0f64, 0f64, 0f64, 0f64);

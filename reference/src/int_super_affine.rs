@@ -9,8 +9,9 @@ use tessera_format::{GROUP, GROUPS_PER_SUPER_BLOCK as GROUPS};
 
 use crate::block::IntGroup;
 use crate::fp::{read_f16, to_f16_finite, write_f16};
+use crate::int_affine::{unit_facts, UnitFacts};
 use crate::planes;
-use crate::quantizer::{round_even, GroupInput};
+use crate::quantizer::{f16_up, grid_code, round_even, sub_candidates, sub_field, GroupInput};
 
 const HEADER: usize = 16;
 /// Where the sub-scale and sub-min fields start.
@@ -115,16 +116,7 @@ fn codes_for(g: GroupInput, top: i32, d: f32, sc: i32, dmin: f32, mn: i32) -> Gr
     let mut u = [0u8; GROUP];
     let mut err = 0.0f64;
     for (i, ui) in u.iter_mut().enumerate() {
-        let c = if step == 0.0 {
-            0
-        } else {
-            let r = round_even((g.x[i] - m) / step);
-            if r.is_nan() {
-                0
-            } else {
-                r.clamp(0.0, top as f32) as i32
-            }
-        };
+        let c = grid_code(g.x[i], m, step, top);
         *ui = c as u8;
         let e = g.x[i] as f64 - decoded(d, sc * c, dmin, mn) as f64;
         err += g.imp[i] as f64 * e * e;
@@ -132,65 +124,15 @@ fn codes_for(g: GroupInput, top: i32, d: f32, sc: i32, dmin: f32, mn: i32) -> Gr
     GroupChoice { sc, mn, u, err }
 }
 
-/// Per-group facts the search needs: the best real affine fit `x ~ s u + m` and the range of the
-/// weighted elements.
-#[derive(Clone, Copy)]
-struct GroupFacts {
-    s: f32,
-    m: f32,
-    lo: f32,
-    hi: f32,
-}
-
-fn facts(bits: u32, g: GroupInput) -> GroupFacts {
-    let fit = crate::int_affine::search::<GROUP>(bits, g.x, g.imp, |v| v);
-    let (mut lo, mut hi) = (0.0f32, 0.0f32);
-    let mut any = false;
-    for i in 0..GROUP {
-        if g.imp[i] > 0.0 {
-            (lo, hi) = if any {
-                (lo.min(g.x[i]), hi.max(g.x[i]))
-            } else {
-                (g.x[i], g.x[i])
-            };
-            any = true;
-        }
-    }
-    GroupFacts {
-        s: fit.s,
-        m: fit.m,
-        lo,
-        hi,
-    }
-}
-
-/// `v` rounded up to an f16 value (`v >= 0`, below the f16 maximum).
-fn f16_up(v: f32) -> f32 {
-    let h = half::f16::from_f32(v);
-    if h.to_f32() >= v {
-        h.to_f32()
-    } else {
-        half::f16::from_bits(h.to_bits() + 1).to_f32()
-    }
-}
-
-/// `a / b` rounded to an integer in `[0, SUB_MAX]` by `f` (0 when `b == 0`).
+/// `a / b` rounded by `f` into `[0, SUB_MAX]`.
 fn sub(a: f32, b: f32, f: impl Fn(f32) -> f32) -> i32 {
-    if b == 0.0 {
-        return 0;
-    }
-    let r = f(a / b);
-    if r.is_nan() {
-        0
-    } else {
-        r.clamp(0.0, SUB_MAX as f32) as i32
-    }
+    sub_field(a, b, SUB_MAX, f)
 }
 
 /// The best group choice for fixed `d`, `dmin`: sub-mins `round(-m/dmin)` and neighbours plus the
 /// one that covers the group's lowest element; for each, sub-scales `round(s/d)` and neighbours
 /// plus the one that then covers the highest element. Least error wins, first on ties.
-fn fit_group(g: GroupInput, f: &GroupFacts, top: i32, d: f32, dmin: f32) -> GroupChoice {
+fn fit_group(g: GroupInput, f: &UnitFacts, top: i32, d: f32, dmin: f32) -> GroupChoice {
     let mn0 = sub(-f.m, dmin, round_even);
     let mn_cover = sub(
         -f.lo,
@@ -199,20 +141,10 @@ fn fit_group(g: GroupInput, f: &GroupFacts, top: i32, d: f32, dmin: f32) -> Grou
     );
     let sc0 = sub(f.s, d, round_even);
     let mut best: Option<GroupChoice> = None;
-    let mut tried_mn = [-1i32; 4];
-    for (a, mn) in [mn0, mn0 - 1, mn0 + 1, mn_cover].into_iter().enumerate() {
-        if !(0..=SUB_MAX).contains(&mn) || tried_mn[..a].contains(&mn) {
-            continue;
-        }
-        tried_mn[a] = mn;
+    for mn in sub_candidates(mn0, mn_cover, SUB_MAX) {
         let reach = f.hi + dmin * mn as f32;
         let sc_cover = sub(reach, d * top as f32, f32::ceil);
-        let mut tried_sc = [-1i32; 4];
-        for (b, sc) in [sc0, sc0 - 1, sc0 + 1, sc_cover].into_iter().enumerate() {
-            if !(0..=SUB_MAX).contains(&sc) || tried_sc[..b].contains(&sc) {
-                continue;
-            }
-            tried_sc[b] = sc;
+        for sc in sub_candidates(sc0, sc_cover, SUB_MAX) {
             let c = codes_for(g, top, d, sc, dmin, mn);
             if best.as_ref().is_none_or(|b| c.err < b.err) {
                 best = Some(c);
@@ -225,7 +157,7 @@ fn fit_group(g: GroupInput, f: &GroupFacts, top: i32, d: f32, dmin: f32) -> Grou
 /// Every group fitted for one `(d, dmin)`: total error and the choices.
 fn fit_all(
     groups: &[GroupInput],
-    facts: &[GroupFacts],
+    facts: &[UnitFacts],
     top: i32,
     d: f32,
     dmin: f32,
@@ -271,7 +203,10 @@ fn refit(groups: &[GroupInput], chosen: &[GroupChoice]) -> Option<(f32, f32)> {
 /// pair (no element of any group clipped) is always tried. Least error wins, first on ties.
 pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
     let top = (1i32 << bits) - 1;
-    let facts: Vec<GroupFacts> = groups.iter().map(|&g| facts(bits, g)).collect();
+    let facts: Vec<UnitFacts> = groups
+        .iter()
+        .map(|g| unit_facts(bits, g.x, g.imp))
+        .collect();
     let smax = facts.iter().fold(0.0f32, |a, f| a.max(f.s));
     // dmin's sign follows the larger of the mins below zero and above zero.
     let below = facts.iter().fold(0.0f32, |a, f| a.max(-f.m));

@@ -15,8 +15,9 @@ use tessera_format::GROUP;
 
 use crate::block::IntGroup;
 use crate::fp::{read_f16, to_f16_finite, write_f16};
+use crate::int_affine::{unit_facts, UnitFacts};
 use crate::planes;
-use crate::quantizer::{round_even, GroupInput};
+use crate::quantizer::{f16_up, grid_code, round_even, sub_candidates, sub_field, GroupInput};
 
 const HEADER: usize = 3;
 /// Elements sharing one sub-scale and sub-min.
@@ -87,37 +88,6 @@ struct HalfInput<'a> {
     imp: &'a [f32; HALF],
 }
 
-/// Per-half facts the search needs: the best real affine fit `x ~ s u + m` and the range of the
-/// weighted elements.
-#[derive(Clone, Copy)]
-struct HalfFacts {
-    s: f32,
-    m: f32,
-    lo: f32,
-    hi: f32,
-}
-
-fn facts(bits: u32, h: HalfInput) -> HalfFacts {
-    let fit = crate::int_affine::search::<HALF>(bits, h.x, h.imp, |v| v);
-    let (mut lo, mut hi, mut any) = (0.0f32, 0.0f32, false);
-    for i in 0..HALF {
-        if h.imp[i] > 0.0 {
-            (lo, hi) = if any {
-                (lo.min(h.x[i]), hi.max(h.x[i]))
-            } else {
-                (h.x[i], h.x[i])
-            };
-            any = true;
-        }
-    }
-    HalfFacts {
-        s: fit.s,
-        m: fit.m,
-        lo,
-        hi,
-    }
-}
-
 /// One half's choice: sub-scale, sub-min, codes and weighted squared error.
 #[derive(Clone, Copy)]
 struct HalfChoice {
@@ -134,16 +104,7 @@ fn codes_for(h: HalfInput, top: i32, d: f32, k: i32, sc: i32, mn: i32) -> HalfCh
     let mut u = [0u8; HALF];
     let mut err = 0.0f64;
     for (i, ui) in u.iter_mut().enumerate() {
-        let c = if step == 0.0 {
-            0
-        } else {
-            let r = round_even((h.x[i] - base) / step);
-            if r.is_nan() {
-                0
-            } else {
-                r.clamp(0.0, top as f32) as i32
-            }
-        };
+        let c = grid_code(h.x[i], base, step, top);
         *ui = c as u8;
         let e = h.x[i] as f64 - (d * (sc * c - k * mn) as f32) as f64;
         err += h.imp[i] as f64 * e * e;
@@ -151,41 +112,23 @@ fn codes_for(h: HalfInput, top: i32, d: f32, k: i32, sc: i32, mn: i32) -> HalfCh
     HalfChoice { sc, mn, u, err }
 }
 
-/// `a / b` rounded by `f` into `[0, SUB_MAX]` (0 when `b == 0`).
+/// `a / b` rounded by `f` into `[0, SUB_MAX]`.
 fn sub(a: f32, b: f32, f: impl Fn(f32) -> f32) -> i32 {
-    if b == 0.0 {
-        return 0;
-    }
-    let r = f(a / b);
-    if r.is_nan() {
-        0
-    } else {
-        r.clamp(0.0, SUB_MAX as f32) as i32
-    }
+    sub_field(a, b, SUB_MAX, f)
 }
 
 /// The best choice for one half at fixed `d, k`: sub-mins `round(-m / (k d))` and neighbours plus
 /// the one covering the lowest element; for each, sub-scales `round(s / d)` and neighbours plus the
 /// one then covering the highest element. Least error wins, first on ties.
-fn fit_half(h: HalfInput, f: &HalfFacts, top: i32, d: f32, k: i32) -> HalfChoice {
+fn fit_half(h: HalfInput, f: &UnitFacts, top: i32, d: f32, k: i32) -> HalfChoice {
     let kd = d * k as f32;
     let mn0 = sub(-f.m, kd, round_even);
     let mn_cover = sub(-f.lo, kd, f32::ceil);
     let sc0 = sub(f.s, d, round_even);
     let mut best: Option<HalfChoice> = None;
-    let mut tried_mn = [-1i32; 4];
-    for (a, mn) in [mn0, mn0 - 1, mn0 + 1, mn_cover].into_iter().enumerate() {
-        if !(0..=SUB_MAX).contains(&mn) || tried_mn[..a].contains(&mn) {
-            continue;
-        }
-        tried_mn[a] = mn;
+    for mn in sub_candidates(mn0, mn_cover, SUB_MAX) {
         let sc_cover = sub(f.hi + kd * mn as f32, d * top as f32, f32::ceil);
-        let mut tried_sc = [-1i32; 4];
-        for (b, sc) in [sc0, sc0 - 1, sc0 + 1, sc_cover].into_iter().enumerate() {
-            if !(0..=SUB_MAX).contains(&sc) || tried_sc[..b].contains(&sc) {
-                continue;
-            }
-            tried_sc[b] = sc;
+        for sc in sub_candidates(sc0, sc_cover, SUB_MAX) {
             let c = codes_for(h, top, d, k, sc, mn);
             if best.as_ref().is_none_or(|b| c.err < b.err) {
                 best = Some(c);
@@ -196,7 +139,7 @@ fn fit_half(h: HalfInput, f: &HalfFacts, top: i32, d: f32, k: i32) -> HalfChoice
 }
 
 /// Every half fitted for one `(d, k)`: total error and the choices.
-fn fit_all(halves: &[HalfInput], facts: &[HalfFacts], top: i32, d: f32, k: i32) -> Fitted {
+fn fit_all(halves: &[HalfInput], facts: &[UnitFacts], top: i32, d: f32, k: i32) -> Fitted {
     let chosen: Vec<HalfChoice> = halves
         .iter()
         .zip(facts)
@@ -230,16 +173,6 @@ fn refit(halves: &[HalfInput], fit: &Fitted) -> Option<f32> {
     (sww > 0.0).then(|| (swx / sww) as f32)
 }
 
-/// `v` rounded up to an f16 value (`v >= 0`, below the f16 maximum).
-fn f16_up(v: f32) -> f32 {
-    let h = half::f16::from_f32(v);
-    if h.to_f32() >= v {
-        h.to_f32()
-    } else {
-        half::f16::from_bits(h.to_bits() + 1).to_f32()
-    }
-}
-
 /// Quantizes `groups.len()` (1..=8) groups into a super-block of `3 + groups * (4b + 2)` bytes.
 ///
 /// Each half's best real affine fit `(s, m)` is found first (the `q{b}a` range search on 16
@@ -259,7 +192,10 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
             })
         })
         .collect();
-    let facts: Vec<HalfFacts> = halves.iter().map(|&h| facts(bits, h)).collect();
+    let facts: Vec<UnitFacts> = halves
+        .iter()
+        .map(|h| unit_facts(bits, h.x, h.imp))
+        .collect();
     let smax = facts.iter().fold(0.0f32, |a, f| a.max(f.s));
     let mmax = facts.iter().fold(0.0f32, |a, f| a.max(-f.m));
 

@@ -48,6 +48,66 @@ pub fn round_even(v: f32) -> f32 {
     }
 }
 
+/// `v` rounded up to an f16 value (`v >= 0`, below the f16 maximum): the super-block searches'
+/// bounding candidates round up so that no element clips.
+pub fn f16_up(v: f32) -> f32 {
+    let h = half::f16::from_f32(v);
+    if h.to_f32() >= v {
+        h.to_f32()
+    } else {
+        half::f16::from_bits(h.to_bits() + 1).to_f32()
+    }
+}
+
+/// `a / b` rounded to an integer by `round`, clamped to `[0, max]` (0 when `b == 0` or NaN): a
+/// super-block's sub-scale or sub-min for a real scale or min `a` and a unit `b`.
+pub fn sub_field(a: f32, b: f32, max: i32, round: impl Fn(f32) -> f32) -> i32 {
+    if b == 0.0 {
+        return 0;
+    }
+    let r = round(a / b);
+    if r.is_nan() {
+        0
+    } else {
+        r.clamp(0.0, max as f32) as i32
+    }
+}
+
+/// The sub-field values the super-block searches try, in order: the rounded one `v`, its
+/// neighbours, and `cover` (the one that reaches the extreme element); repeats and values outside
+/// `[0, max]` are left out.
+pub fn sub_candidates(v: i32, cover: i32, max: i32) -> impl Iterator<Item = i32> {
+    let c = [v, v - 1, v + 1, cover];
+    (0..c.len())
+        .filter(move |&i| (0..=max).contains(&c[i]) && !c[..i].contains(&c[i]))
+        .map(move |i| c[i])
+}
+
+/// The unsigned code of `x` on the grid `base + step * u`: `clamp(round(x - base) / step), 0,
+/// top)`, ties to even; 0 when `step` is 0 (or the quotient NaN).
+pub fn grid_code(x: f32, base: f32, step: f32, top: i32) -> i32 {
+    if step == 0.0 {
+        return 0;
+    }
+    let r = round_even((x - base) / step);
+    if r.is_nan() {
+        0
+    } else {
+        r.clamp(0.0, top as f32) as i32
+    }
+}
+
+/// Lowest and highest of the elements with a positive importance (`(0, 0)` if there are none).
+pub fn weighted_range(x: &[f32], imp: &[f32]) -> (f32, f32) {
+    let mut range: Option<(f32, f32)> = None;
+    for (&v, &w) in x.iter().zip(imp) {
+        if w > 0.0 {
+            range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+        }
+    }
+    range.unwrap_or((0.0, 0.0))
+}
+
 /// Weighted squared error of `decoded(i)` against the group.
 pub fn weighted_err(g: GroupInput, decoded: impl Fn(usize) -> f32) -> f64 {
     let mut e = 0.0f64;
