@@ -49,7 +49,7 @@ pub fn chunk_rows(k: usize) -> usize {
 const SAMPLE_ELEMS: usize = 1 << 16;
 
 /// The encodings `--target-bpw` chooses from unless told otherwise.
-pub const DEFAULT_CANDIDATES: &[&str] = &["q2k", "q3k", "q4k", "q5k", "q6k", "q8"];
+pub const DEFAULT_CANDIDATES: &[&str] = &["q2k", "q2kh", "q3k", "q3kh", "q4k", "q5k", "q6k", "q8"];
 
 /// How to convert.
 #[derive(Clone, Debug)]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 /// The encodings the demo converts to, from most to fewest bits.
 pub const ENCODINGS: &[&str] = &[
-    "q8", "mxint8", "q6k", "q5k", "q4k", "q4", "q4a", "mxfp4", "bfp4", "q3k", "q2k",
+    "q8", "mxint8", "q6k", "q5k", "q4k", "q4", "q4a", "mxfp4", "bfp4", "q3kh", "q3k", "q2kh", "q2k",
 ];
 
 /// Hidden size, MLP size, vocabulary and layers of the generated model.
