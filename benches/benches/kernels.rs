@@ -7,7 +7,9 @@
 //! the DRAM-sized gemv runs.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tessera_benches::{median_cpu_secs, median_secs, random_activations, random_bytes};
+use tessera_benches::{
+    median_cpu_secs, median_secs, random_activations, random_bytes, weight_bytes,
+};
 use tessera_format::{Encoding, MxType, Path, RawType};
 use tessera_kernels::{kernels, probe, Kernels, QuantizedActivations, WeightView};
 
@@ -51,7 +53,7 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 fn gemv_dram(k: &Kernels, e: Encoding) -> f64 {
     let (rows, cols, copies) = (14336, 4096, 4);
     let mats: Vec<Vec<u8>> = (0..copies)
-        .map(|i| random_bytes(e.tensor_bytes(&[rows, cols]).unwrap() as usize, 10 + i))
+        .map(|i| weight_bytes(e, rows, cols, 10 + i))
         .collect();
     let views: Vec<WeightView> = mats
         .iter()
@@ -71,10 +73,7 @@ fn gemv_dram(k: &Kernels, e: Encoding) -> f64 {
 /// gemv on one thread with weights resident in cache: weights per second of on-CPU time.
 fn gemv_cached(k: &Kernels, e: Encoding) -> f64 {
     let (rows, cols) = (1024usize, 2048usize);
-    let bytes = random_bytes(
-        e.tensor_bytes(&[rows as u64, cols as u64]).unwrap() as usize,
-        5,
-    );
+    let bytes = weight_bytes(e, rows as u64, cols as u64, 5);
     let view = WeightView::new(e, rows, cols, &bytes).unwrap();
     let x = random_activations(cols, 3);
     let xq = QuantizedActivations::new(&x, 1, cols).unwrap();
@@ -87,7 +86,7 @@ fn gemv_cached(k: &Kernels, e: Encoding) -> f64 {
 /// gemm of `m` rows against `n x n` weights: operations (2 per MAC) per second on 2 threads (wall
 /// time), and on 1 thread (on-CPU time, immune to other load on a shared machine).
 fn gemm_ops(k: &Kernels, e: Encoding, path: Path, m: usize, n: usize) -> (f64, f64) {
-    let bytes = random_bytes(e.tensor_bytes(&[n as u64, n as u64]).unwrap() as usize, 7);
+    let bytes = weight_bytes(e, n as u64, n as u64, 7);
     let view = WeightView::new(e, n, n, &bytes).unwrap();
     let x = random_activations(m * n, 4);
     let ops = 2.0 * (m * n * n) as f64;
@@ -192,10 +191,7 @@ fn benches(c: &mut Criterion) {
         Encoding::Mx(MxType::Fp4E2M1),
     ] {
         let (rows, cols) = (1024usize, 2048usize);
-        let bytes = random_bytes(
-            e.tensor_bytes(&[rows as u64, cols as u64]).unwrap() as usize,
-            5,
-        );
+        let bytes = weight_bytes(e, rows as u64, cols as u64, 5);
         let view = WeightView::new(e, rows, cols, &bytes).unwrap();
         let xq = QuantizedActivations::new(&random_activations(cols, 3), 1, cols).unwrap();
         g.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -208,7 +204,7 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10);
     for e in [Encoding::IntSym { bits: 8 }, Encoding::IntSym { bits: 4 }] {
         let n = 4096usize;
-        let bytes = random_bytes(e.tensor_bytes(&[n as u64, n as u64]).unwrap() as usize, 7);
+        let bytes = weight_bytes(e, n as u64, n as u64, 7);
         let view = WeightView::new(e, n, n, &bytes).unwrap();
         let x = random_activations(64 * n, 4);
         let pool = pool(2);

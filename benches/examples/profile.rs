@@ -1,9 +1,9 @@
 //! Runs one kernel in a loop for profiling (`perf record`):
 //! `profile <encoding> <m> <n> <k> <iters> [float|int] [copies]`. With `copies` > 1 the call cycles
 //! through that many weight matrices (e.g. 4 x 14336 x 4096 to stream from DRAM).
-//! `TESSERA_PROFILE_REAL_EXP=1`: see below.
+//! `TESSERA_PROFILE_RANDOM_EXP=1`: see below.
 
-use tessera_benches::{median_cpu_secs, random_activations, random_bytes};
+use tessera_benches::{median_cpu_secs, random_activations, random_bytes, weight_bytes};
 use tessera_format::{Encoding, Path};
 use tessera_kernels::{kernels, QuantizedActivations, WeightView};
 
@@ -17,32 +17,21 @@ fn main() {
     let iters: usize = arg(5, "1000").parse().expect("iters");
     let float = arg(6, "") == "float";
     let copies: usize = arg(7, "1").parse().expect("copies");
+    // Trained-looking E8M0 exponents (see `weight_bytes`); `TESSERA_PROFILE_RANDOM_EXP=1` keeps
+    // them uniformly random, as in the bench tables before 2026-11-22 23:30 UTC.
+    let random_exp = std::env::var_os("TESSERA_PROFILE_RANDOM_EXP").is_some();
     let mats: Vec<Vec<u8>> = (0..copies.max(1) as u64)
         .map(|i| {
-            random_bytes(
-                e.tensor_bytes(&[n as u64, k as u64]).expect("shape") as usize,
-                5 + i,
-            )
+            if random_exp {
+                random_bytes(
+                    e.tensor_bytes(&[n as u64, k as u64]).expect("shape") as usize,
+                    5 + i,
+                )
+            } else {
+                weight_bytes(e, n as u64, k as u64, 5 + i)
+            }
         })
         .collect();
-    // Random E8M0 exponents put ~3% of blocks' scale products in the f32 subnormal range, where
-    // this CPU's FP units are several times slower; `TESSERA_PROFILE_REAL_EXP=1` rewrites every
-    // block's exponent of a dense E8M0-scaled encoding (MX, bfp) to 110..130, as trained weights have.
-    let mats: Vec<Vec<u8>> = if std::env::var_os("TESSERA_PROFILE_REAL_EXP").is_some()
-        && e.is_blocked()
-        && e.block_header_bytes() == 1
-    {
-        mats.into_iter()
-            .map(|mut b| {
-                for (i, blk) in b.chunks_mut(e.block_bytes()).enumerate() {
-                    blk[0] = 110 + (i % 20) as u8;
-                }
-                b
-            })
-            .collect()
-    } else {
-        mats
-    };
     let views: Vec<WeightView> = mats
         .iter()
         .map(|b| WeightView::new(e, n, k, b).expect("view"))
