@@ -15,9 +15,10 @@
 //! - Affine blocks hold 64 elements (two groups): a row whose group count is odd ends with a block
 //!   whose second half is all padding.
 //! - Super-blocks hold up to 8 groups (256 elements). A row whose length is not a multiple of 256
-//!   ends with one short super-block holding only the groups that remain; it keeps the full
-//!   header (8 bytes for `q{b}k`, 16 for `q{b}ka`, 3 for `q{b}kh`), so its size is
-//!   `header + groups * group_bytes` bytes.
+//!   ends with one short super-block holding only the groups that remain, so its size is
+//!   `header + groups * group_bytes` bytes. Its header is the full one (16 bytes for `q{b}ka`, 3
+//!   for `q{b}kh`), except for `q{b}k`, whose 6-bit sub-scales take `ceil(6 * groups / 8)` bytes
+//!   after the 2-byte scale (see [`Encoding::header_bytes_for`]).
 
 /// Elements in one group: the unit of activation quantization and of the integer dot product.
 pub const GROUP: usize = 32;
@@ -322,6 +323,16 @@ impl Encoding {
         }
     }
 
+    /// Bytes of the header of a block holding `groups` groups: [`Encoding::block_header_bytes`],
+    /// except for a short `q{b}k` super-block, whose sub-scale field holds only its groups' 6-bit
+    /// values (`2 + ceil(6 * groups / 8)` bytes; 8 for a full one).
+    pub const fn header_bytes_for(self, groups: usize) -> usize {
+        match self {
+            Encoding::IntSuper { .. } => 2 + (6 * groups).div_ceil(8),
+            _ => self.block_header_bytes(),
+        }
+    }
+
     /// Bytes of one group of 32 elements after the block header: the bit planes (`4 * bits`),
     /// plus, for `q{b}kh`, the group's two bytes of sub-scales and sub-mins. Raw: `32 * size`.
     pub const fn group_bytes(self) -> usize {
@@ -365,14 +376,15 @@ impl Encoding {
     }
 
     /// Bytes of storage block `index` (0-based) of a row of `k` elements. Only the last block of a
-    /// super-block row can be shorter than [`Encoding::block_bytes`]: it keeps the full header and
-    /// holds only the groups that remain.
+    /// super-block row can be shorter than [`Encoding::block_bytes`]: it holds only the groups that
+    /// remain, after a header of [`Encoding::header_bytes_for`] those groups.
     pub const fn block_bytes_at(self, k: u64, index: u64) -> usize {
         if self.is_super_block() {
             let full = k / (GROUPS_PER_SUPER_BLOCK * GROUP) as u64;
             if index >= full {
                 let groups = (k % (GROUPS_PER_SUPER_BLOCK * GROUP) as u64).div_ceil(GROUP as u64);
-                return self.block_header_bytes() + groups as usize * self.group_bytes();
+                let groups = groups as usize;
+                return self.header_bytes_for(groups) + groups * self.group_bytes();
             }
         }
         self.block_bytes()
@@ -463,9 +475,17 @@ mod tests {
     #[test]
     fn ragged_rows() {
         let q4k = Encoding::IntSuper { bits: 4 };
-        // 384 = one full super-block and a short one of 4 groups.
-        assert_eq!(q4k.row_bytes(384), Some(136 + 8 + 4 * 16));
-        assert_eq!(q4k.row_bytes(1), Some(8 + 16));
+        // 384 = one full super-block and a short one of 4 groups, whose header is 2 + 3 bytes:
+        // 4.271 bits per weight.
+        assert_eq!(q4k.row_bytes(384), Some(136 + 5 + 4 * 16));
+        assert_eq!(q4k.row_bytes(1), Some(3 + 16));
+        assert_eq!(q4k.block_bytes_at(224, 0), 8 + 7 * 16);
+        for b in 2..=6u32 {
+            let e = Encoding::IntSuper { bits: b };
+            let bpw = 8.0 * e.row_bytes(384).unwrap() as f64 / 384.0;
+            assert!(bpw <= b as f64 + 0.3, "{e} at k = 384: {bpw}");
+            assert_eq!(e.header_bytes_for(8), e.block_header_bytes());
+        }
         let q4ka = Encoding::IntSuperAffine { bits: 4 };
         assert_eq!(q4ka.row_bytes(384), Some(144 + 16 + 4 * 16));
         assert_eq!(q4ka.row_bytes(1), Some(16 + 16));

@@ -83,8 +83,9 @@ fn sparse_views() {
     assert!(!s.is_block_present(8));
     assert_eq!(s.block_bytes().len(), 5 * 18); // blocks 0, 2, 3, 5, 6
     let k = f.tensor("attn.q4k.sparse").unwrap();
-    // Blocks 0 (full, 136), 1 (short, 8 + 2 * 16 = 40), 3 (short): 216 bytes after the bitmap.
-    assert_eq!(k.block_bytes().len(), 136 + 40 + 40);
+    // Blocks 0 (full, 136), 1 (short: 2 + 2 sub-scale bytes + 2 * 16 = 36), 3 (short): 208 bytes
+    // after the bitmap.
+    assert_eq!(k.block_bytes().len(), 136 + 36 + 36);
     let dense = f.tensor("ffn.q4").unwrap();
     assert_eq!(dense.sparse_bitmap(), None);
     assert_eq!(dense.block_bytes(), dense.bytes);

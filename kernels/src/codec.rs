@@ -11,7 +11,8 @@ pub(crate) mod family {
     pub const SYM: u8 = 0;
     /// `q{b}a`: f16 scale and f16 min, unsigned codes, two groups per block.
     pub const AFFINE: u8 = 1;
-    /// `q{b}k`: f16 scale and 6-bit signed sub-scales, eight groups per block.
+    /// `q{b}k`: f16 scale and 6-bit signed sub-scales, eight groups per block (a short block's
+    /// header holds only its groups' sub-scales, see [`super::planes_at`]).
     pub const SUPER: u8 = 2;
     /// `bfp{b}`: E8M0 exponent, codes offset by `2^(b-1)`.
     pub const BFP: u8 = 3;
@@ -50,7 +51,7 @@ pub(crate) trait Codec {
         family::SUPER | family::SUPER_AFFINE | family::SUPER_HALF => 8,
         _ => 1,
     };
-    /// Header bytes at the start of each block.
+    /// Header bytes at the start of each full block (see [`planes_at`] for short `q{b}k` ones).
     const HEADER: usize = match Self::FAMILY {
         family::SYM => 2,
         family::AFFINE => 4,
@@ -164,7 +165,8 @@ pub(crate) unsafe fn group_params<C: Codec>(block: *const u8, g: usize) -> Group
         family::SUPER => GroupParams {
             sw: f16_at(0),
             mw: 0.0,
-            mult: six_bit(&header[2..8], g) - 32,
+            // SAFETY: every q{b}k block holds its header and at least 8 plane bytes.
+            mult: unsafe { stored_sub_scale(block, g) } - 32,
         },
         family::SUPER_AFFINE => GroupParams {
             sw: f16_at(0),
@@ -188,6 +190,33 @@ pub(crate) unsafe fn group_params<C: Codec>(block: *const u8, g: usize) -> Group
             mult: 1,
         },
     }
+}
+
+/// Byte offset of group `g`'s planes in a block of `C` holding `groups` groups: after the header,
+/// which for `q{b}k` is the 2-byte scale and `ceil(6 * groups / 8)` bytes of sub-scales (so a
+/// short super-block's header is shorter than [`Codec::HEADER`]).
+#[inline(always)]
+pub(crate) fn planes_at<C: Codec>(groups: usize, g: usize) -> usize {
+    let header = if C::FAMILY == family::SUPER {
+        2 + (6 * groups).div_ceil(8)
+    } else {
+        C::HEADER
+    };
+    header + g * C::GROUP_BYTES
+}
+
+/// `q{b}k` sub-scale `g` as stored (`c + 32`): bits `6g..6g + 6` of the little-endian bit string
+/// that starts at byte 2.
+///
+/// # Safety
+/// `block` must point at a whole `q{b}k` block holding group `g` (it then holds the two bytes
+/// read: the field's last byte is followed by planes).
+#[inline(always)]
+unsafe fn stored_sub_scale(block: *const u8, g: usize) -> i32 {
+    let at = 2 + 6 * g / 8;
+    // SAFETY: the caller guarantees bytes `at` and `at + 1` lie inside the block.
+    let pair = unsafe { u16::from_le_bytes([*block.add(at), *block.add(at + 1)]) };
+    ((pair >> (6 * g % 8)) & 63) as i32
 }
 
 /// `q{b}kh` group `g`: per half `h` (codes `16h..16h + 16`) the byte multiplier `sc[h]` and addend
@@ -218,8 +247,7 @@ pub(crate) unsafe fn half_maps<C: Codec>(block: *const u8, g: usize) -> HalfMaps
     }
 }
 
-/// Unsigned 6-bit value `g` of a 6-byte sub-scale field (`q{b}k` stores `c + 32` in it,
-/// `q{b}ka` its sub-scales and sub-mins as they are).
+/// Unsigned 6-bit value `g` of a 6-byte `q{b}ka` sub-scale or sub-min field.
 #[inline(always)]
 fn six_bit(bytes: &[u8], g: usize) -> i32 {
     let low = (bytes[g % 4] >> (4 * (g / 4))) & 15;

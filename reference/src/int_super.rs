@@ -1,17 +1,19 @@
 //! `q{b}k`: symmetric integers in super-blocks of up to 8 groups, one f16 scale `d` and a signed
 //! 6-bit sub-scale `c[g]` per group.
 //!
-//! Block (8 + 4b bytes per group): `d: f16`, 6 bytes of sub-scales, the planes of each group.
-//! Value `d * (c[g] * (u - o))`: the integer product is exact, then one f32 multiply.
+//! Block: `d: f16`, the sub-scales (6 bits per group, `ceil(6 * groups / 8)` bytes: 6 in a full
+//! super-block), the planes of each group (4b bytes). Value `d * (c[g] * (u - o))`: the integer
+//! product is exact, then one f32 multiply.
 
-use tessera_format::{GROUP, GROUPS_PER_SUPER_BLOCK as GROUPS};
+use tessera_format::{Encoding, GROUP, GROUPS_PER_SUPER_BLOCK as GROUPS};
 
 use crate::block::IntGroup;
 use crate::fp::{read_f16, to_f16_finite, write_f16};
 use crate::planes;
 use crate::quantizer::{best_symmetric, round_code, weighted_err, GroupInput};
 
-const HEADER: usize = 8;
+/// Where the sub-scale field starts (after `d`).
+const SUB_SCALES_AT: usize = 2;
 /// Candidates for the super-block scale: the largest group scale mapped to `-32 + t/4` and
 /// `31 + t/4`, `t` in `-D_STEPS..=D_STEPS`.
 const D_STEPS: i32 = 6;
@@ -20,44 +22,58 @@ pub fn offset(bits: u32) -> i32 {
     1 << (bits - 1)
 }
 
-/// Groups stored in a (possibly short) super-block of `len` bytes.
-pub fn groups_in(bits: u32, len: usize) -> usize {
-    (len - HEADER) / planes::group_bytes(bits)
+/// Header bytes of a super-block of `groups` groups.
+fn header_len(bits: u32, groups: usize) -> usize {
+    Encoding::IntSuper { bits }.header_bytes_for(groups)
 }
 
-/// The 8 signed sub-scales `c` in `[-32, 31]`, stored as `c + 32`: byte `j < 4` holds the low
-/// nibbles of `c'[j]` (bits 0..4) and `c'[j + 4]` (bits 4..8); bytes 4..6 as a little-endian u16
-/// hold the top two bits of `c'[g]` at bits `2g..2g+2`.
-pub fn read_sub_scales(block: &[u8]) -> [i32; GROUPS] {
-    let high = u16::from_le_bytes([block[6], block[7]]);
+/// Groups stored in a (possibly short) super-block of `len` bytes (the most that fit).
+pub fn groups_in(bits: u32, len: usize) -> usize {
+    (1..=GROUPS)
+        .rev()
+        .find(|&g| header_len(bits, g) + g * planes::group_bytes(bits) <= len)
+        .unwrap_or(0)
+}
+
+/// Sub-scale `g` as stored (`c + 32`): bits `6g..6g + 6` of the little-endian bit string that
+/// starts at byte 2.
+fn stored_sub_scale(block: &[u8], g: usize) -> i32 {
+    let (byte, shift) = (SUB_SCALES_AT + 6 * g / 8, 6 * g % 8);
+    // Every block has planes after its header, so the byte after the field exists.
+    let pair = u16::from_le_bytes([block[byte], block[byte + 1]]);
+    ((pair >> shift) & 63) as i32
+}
+
+/// The signed sub-scales `c` in `[-32, 31]` of the block's groups, stored as `c + 32` in 6 bits
+/// each (see [`stored_sub_scale`]); entries past the block's groups are 0.
+pub fn read_sub_scales(block: &[u8], groups: usize) -> [i32; GROUPS] {
     std::array::from_fn(|g| {
-        let low = (block[2 + g % 4] >> (4 * (g / 4))) & 15;
-        let top = (high >> (2 * g)) & 3;
-        (low as i32 | (top as i32) << 4) - 32
+        if g < groups {
+            stored_sub_scale(block, g) - 32
+        } else {
+            0
+        }
     })
 }
 
-fn write_sub_scales(c: &[i32; GROUPS], out: &mut [u8]) {
-    let biased: [u32; GROUPS] = std::array::from_fn(|g| (c[g] + 32) as u32);
-    let mut high = 0u16;
-    for j in 0..4 {
-        out[2 + j] = ((biased[j] & 15) | (biased[j + 4] & 15) << 4) as u8;
+fn write_sub_scales(c: &[i32], out: &mut [u8]) {
+    let mut bits = 0u64;
+    for (g, &cg) in c.iter().enumerate() {
+        bits |= ((cg + 32) as u64) << (6 * g);
     }
-    for (g, b) in biased.iter().enumerate() {
-        high |= ((b >> 4) as u16) << (2 * g);
-    }
-    out[6..8].copy_from_slice(&high.to_le_bytes());
+    let len = (6 * c.len()).div_ceil(8);
+    out[SUB_SCALES_AT..SUB_SCALES_AT + len].copy_from_slice(&bits.to_le_bytes()[..len]);
 }
 
 pub fn int_group(bits: u32, block: &[u8], g: usize) -> IntGroup {
     let gb = planes::group_bytes(bits);
-    let at = HEADER + g * gb;
+    let at = header_len(bits, groups_in(bits, block.len())) + g * gb;
     let u = planes::unpack(bits, &block[at..at + gb]);
     let o = offset(bits);
     IntGroup {
         q: std::array::from_fn(|i| u[i] as i32 - o),
         scale: read_f16(block, 0),
-        sub_scale: read_sub_scales(block)[g],
+        sub_scale: stored_sub_scale(block, g) - 32,
         min: None,
     }
 }
@@ -132,7 +148,8 @@ fn fit_fixed(
     (total, chosen)
 }
 
-/// Quantizes `groups.len()` (1..=8) groups into a super-block of `8 + groups * 4b` bytes: each
+/// Quantizes `groups.len()` (1..=8) groups into a super-block of `2 + ceil(6 * groups / 8) +
+/// groups * 4b` bytes: each
 /// group's best float scale is found first, then the super-block scale `d` is searched and the
 /// sub-scales fitted to it.
 pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
@@ -174,13 +191,11 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
             best_d = d;
         }
     }
-    let mut c = [0i32; GROUPS];
-    for (g, (cg, _)) in best.1.iter().enumerate() {
-        c[g] = *cg;
-    }
+    let c: Vec<i32> = best.1.iter().map(|(cg, _)| *cg).collect();
     write_f16(out, 0, best_d);
     write_sub_scales(&c, out);
     let gb = planes::group_bytes(bits);
+    let header = header_len(bits, groups.len());
     for (g, (cg, q)) in best.1.iter().enumerate() {
         let codes: [u8; GROUP] = std::array::from_fn(|i| {
             if best_d == 0.0 || *cg == 0 {
@@ -192,7 +207,7 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
         planes::pack(
             bits,
             &codes,
-            &mut out[HEADER + g * gb..HEADER + (g + 1) * gb],
+            &mut out[header + g * gb..header + (g + 1) * gb],
         );
     }
 }
@@ -204,14 +219,17 @@ mod tests {
     #[test]
     fn sub_scales_round_trip_and_match_layout() {
         let c = [-32, 31, 0, 5, -1, 17, -20, 3];
-        let mut out = [0u8; 8];
+        let mut out = [0u8; 9]; // the header and one byte after it
         write_sub_scales(&c, &mut out);
-        assert_eq!(read_sub_scales(&out), c);
-        // c'[0] = 0, c'[4] = 31 = 0b01_1111: byte 2 = 0xF0 | 0x0; top bits of c'[4] (01) at bits 8..10.
-        assert_eq!(out[2], 0xF0);
-        let high = u16::from_le_bytes([out[6], out[7]]);
-        assert_eq!((high >> 8) & 3, 1);
-        assert_eq!(high & 3, 0); // c'[0] = 0
-        assert_eq!((high >> 2) & 3, 3); // c'[1] = 63
+        assert_eq!(read_sub_scales(&out, 8), c);
+        // c' = 0, 63, 32, 37, ...: bits 0..6 = 0, bits 6..12 = 63, bits 12..18 = 32.
+        assert_eq!(out[2], 0b1100_0000);
+        assert_eq!(out[3], 0b0000_1111);
+        assert_eq!(out[4] & 0b11, 0b10);
+        // A short block of 3 groups: 18 bits in 3 bytes.
+        let mut out = [0u8; 6];
+        write_sub_scales(&c[..3], &mut out);
+        assert_eq!(read_sub_scales(&out, 3), [-32, 31, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(out[5], 0);
     }
 }

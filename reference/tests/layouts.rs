@@ -50,27 +50,36 @@ fn q4a_block() {
 
 #[test]
 fn q2k_short_super_block() {
-    // k = 40: one short super-block of 2 groups, 8 + 2 * 8 bytes. d = 0.5 (0x3800).
-    // Sub-scales c = [3, -2, 0 ...] stored as c' = [35, 30, 32, 32, 32, 32, 32, 32]:
-    // byte j = c'[j] & 15 | (c'[j+4] & 15) << 4; high u16 bits 2g = c'[g] >> 4 = [2, 1, 2, 2, ...].
-    let c = [35u32, 30, 32, 32, 32, 32, 32, 32];
-    let mut b = vec![0x00, 0x38];
-    for j in 0..4 {
-        b.push(((c[j] & 15) | (c[j + 4] & 15) << 4) as u8);
-    }
-    let high: u16 = c
-        .iter()
-        .enumerate()
-        .map(|(g, &v)| ((v >> 4) as u16) << (2 * g))
-        .sum();
-    assert_eq!(high, 0b10_10_10_10_10_10_01_10);
-    b.extend(high.to_le_bytes());
+    // k = 40: one short super-block of 2 groups: d = 0.5 (0x3800), then 2 six-bit sub-scales in
+    // ceil(12 / 8) = 2 bytes, then 2 * 8 plane bytes. Sub-scales c = [3, -2] stored as
+    // c' = c + 32 = [35, 30] at bits 0..6 and 6..12: 35 | 30 << 6 = 0x07A3.
+    let mut b = vec![0x00, 0x38, 0xA3, 0x07];
     // Group 0: u = 3 everywhere (q = 1): byte = 0b11111111. Group 1: u = 0 (q = -2).
     b.extend([0xFF; 8]);
     b.extend([0x00; 8]);
-    let v = decode(Encoding::IntSuper { bits: 2 }, 40, &b);
+    let e = Encoding::IntSuper { bits: 2 };
+    assert_eq!(e.row_bytes(40), Some(b.len() as u64));
+    let v = decode(e, 40, &b);
     assert!(v[..32].iter().all(|&x| x == 1.5), "{:?}", &v[..4]); // 0.5 * 3 * 1
     assert!(v[32..].iter().all(|&x| x == 2.0)); // 0.5 * (-2 * -2)
+}
+
+#[test]
+fn q4k_full_super_block_sub_scales() {
+    // A full super-block's 8 sub-scales fill the 6-byte field: c' = [0, 63, 32, 37, 31, 49, 12,
+    // 35] (c = c' - 32) as one little-endian 48-bit string, 6 bits each.
+    let stored = [0u64, 63, 32, 37, 31, 49, 12, 35];
+    let field: u64 = stored.iter().enumerate().map(|(g, &v)| v << (6 * g)).sum();
+    let mut b = vec![0x00, 0x3C]; // d = 1
+    b.extend(&field.to_le_bytes()[..6]);
+    // Every code u = 9 (q = 1): bytes 0x99.
+    b.extend([0x99; 8 * 16]);
+    let e = Encoding::IntSuper { bits: 4 };
+    assert_eq!(b.len(), e.block_bytes());
+    let v = decode(e, 256, &b);
+    for (g, &c) in stored.iter().enumerate() {
+        assert_eq!(v[32 * g], c as f32 - 32.0, "group {g}");
+    }
 }
 
 #[test]

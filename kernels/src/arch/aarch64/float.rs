@@ -13,7 +13,7 @@ use tessera_format::{MxType, RawType, GROUP};
 
 use super::f16x4_to_f32;
 use super::planes::{half_mapped, stored_codes};
-use crate::codec::{family, group_len, group_params, with_codec, Codec, FP4_DOUBLED};
+use crate::codec::{family, group_len, group_params, planes_at, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::WeightView;
 
@@ -123,7 +123,7 @@ unsafe fn decode_raw<C: Codec>(p: *const u8, valid: usize) -> Group {
 /// # Safety
 /// `block` must point at a whole stored block of `C` (raw: `valid` elements).
 #[inline(always)]
-unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Group {
+unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, groups: usize, valid: usize) -> Group {
     if C::FAMILY == family::RAW {
         // SAFETY: same contract.
         return unsafe { decode_raw::<C>(block, valid) };
@@ -132,7 +132,7 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> Gr
     let (u, p) = unsafe {
         (
             half_mapped::<C>(
-                stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+                stored_codes::<C>(block.add(planes_at::<C>(groups, g))),
                 block,
                 g,
             ),
@@ -297,7 +297,9 @@ unsafe fn float_rows_impl<C: Codec>(
                         if present >> r & 1 == 1 {
                             // SAFETY: a stored block holds its header and planes (raw: `valid`
                             // elements).
-                            wv[r] = unsafe { decode_group::<C>(ptrs[r], g, valid) };
+                            wv[r] = unsafe {
+                                decode_group::<C>(ptrs[r], g, gpb.min(groups - b * gpb), valid)
+                            };
                         }
                     }
                     for (a, acc) in acc.iter_mut().enumerate().take(na) {
@@ -371,7 +373,7 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
                     continue;
                 }
                 // SAFETY: a stored block holds its header and planes.
-                let v = unsafe { decode_group::<C>(ptr[0], g, valid) };
+                let v = unsafe { decode_group::<C>(ptr[0], g, gpb.min(groups - b * gpb), valid) };
                 if valid == GROUP {
                     for (q, v) in v.iter().enumerate() {
                         // SAFETY: `d` holds 32 floats.

@@ -21,7 +21,7 @@ use tessera_format::GROUP;
 
 use super::planes::{half_mapped, lane_codes, stored_codes};
 use super::{dot, f16x4_to_f32};
-use crate::codec::{family, group_params, with_codec, Codec};
+use crate::codec::{family, group_params, planes_at, with_codec, Codec};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
 
@@ -47,15 +47,15 @@ impl<C: Codec> SignedCodes for C {}
 /// 32 signed codes of a group: elements 0..16, then 16..32.
 type Signed = [int8x16_t; 2];
 
-/// The signed codes of group `g` of the block at `block`.
+/// The signed codes of group `g` of the block at `block`, which holds `groups` groups.
 ///
 /// # Safety
 /// `block` must point at a whole block of `C` holding group `g`; the caller must enable `neon`.
 #[inline(always)]
-unsafe fn signed_codes<C: Codec>(block: *const u8, g: usize) -> Signed {
+unsafe fn signed_codes<C: Codec>(block: *const u8, g: usize, groups: usize) -> Signed {
     // SAFETY: same contract; the group's planes start at its offset.
     let u = unsafe {
-        let stored = stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES));
+        let stored = stored_codes::<C>(block.add(planes_at::<C>(groups, g)));
         half_mapped::<C>(lane_codes::<C>(stored), block, g)
     };
     let bias = vdupq_n_u8(C::BIAS);
@@ -291,7 +291,8 @@ unsafe fn int_rows_impl<C: Codec, const D: u8>(
                 continue; // no row of the tile stores this block
             }
             let first = b * C::GROUPS_PER_BLOCK;
-            for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
+            let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
+            for g in 0..in_block {
                 let j = first + g;
                 let mut codes = [[vdupq_n_s8(0); 2]; ROWS];
                 // f16 scales are gathered as bits and widened 4 at a time (`fcvtl`); E8M0
@@ -306,7 +307,7 @@ unsafe fn int_rows_impl<C: Codec, const D: u8>(
                         // SAFETY: a stored block holds its header and all its groups' planes.
                         unsafe {
                             let block = ptrs[r];
-                            codes[r] = signed_codes::<C>(block, g);
+                            codes[r] = signed_codes::<C>(block, g, in_block);
                             if C::F16_SCALES {
                                 sw_bits[r] = u16::from_le(block.cast::<u16>().read_unaligned());
                                 if C::FAMILY == family::AFFINE {

@@ -12,7 +12,9 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::planes::{group_codes, half_mapped, stored_codes};
-use crate::codec::{family, group_len, group_params, mx_table, with_codec, Codec, FP4_DOUBLED};
+use crate::codec::{
+    family, group_len, group_params, mx_table, planes_at, with_codec, Codec, FP4_DOUBLED,
+};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
 
@@ -130,7 +132,8 @@ unsafe fn int_rows_impl<C: Codec>(
                 continue; // no row of the tile stores this block: skip it
             }
             let first = b * C::GROUPS_PER_BLOCK;
-            for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
+            let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
+            for g in 0..in_block {
                 let j = first + g;
                 let mut codes = [_mm256_setzero_si256(); INT_ROWS];
                 let mut sw = [0.0f32; INT_ROWS];
@@ -141,7 +144,7 @@ unsafe fn int_rows_impl<C: Codec>(
                         // SAFETY: a stored block holds its header and all its groups' planes.
                         unsafe {
                             codes[r] = half_mapped::<C>(
-                                group_codes::<C>(ptrs[r].add(C::HEADER + g * C::GROUP_BYTES)),
+                                group_codes::<C>(ptrs[r].add(planes_at::<C>(in_block, g))),
                                 ptrs[r],
                                 g,
                             );
@@ -205,7 +208,12 @@ unsafe fn lane_mask(n: usize) -> __m256i {
 /// Group `j`'s 32 weights decoded to f32 in four ymm; lanes at or past `valid` are
 /// -0 (times the +0 activation padding that is -0, the one product an fma adds to any accumulator without changing it).
 #[inline(always)]
-unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [__m256; 4] {
+unsafe fn decode_group<C: Codec>(
+    block: *const u8,
+    g: usize,
+    groups: usize,
+    valid: usize,
+) -> [__m256; 4] {
     if C::FAMILY == family::RAW {
         // SAFETY: `valid` elements of the raw type are readable at `block`.
         return unsafe { decode_raw::<C>(block, valid) };
@@ -214,7 +222,7 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
     let (u, p) = unsafe {
         (
             half_mapped::<C>(
-                stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+                stored_codes::<C>(block.add(planes_at::<C>(groups, g))),
                 block,
                 g,
             ),
@@ -353,7 +361,9 @@ unsafe fn float_rows_impl<C: Codec>(
                         if present >> r & 1 == 1 {
                             // SAFETY: a stored block holds its header and planes (raw: `valid`
                             // elements).
-                            wv[r] = unsafe { decode_group::<C>(ptrs[r], g, valid) };
+                            wv[r] = unsafe {
+                                decode_group::<C>(ptrs[r], g, gpb.min(groups - b * gpb), valid)
+                            };
                         }
                     }
                     let masks: [__m256i; 4] = std::array::from_fn(|q| unsafe {
@@ -421,7 +431,7 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
                     continue;
                 }
                 // SAFETY: a stored block holds its header and planes.
-                let v = unsafe { decode_group::<C>(ptr[0], g, valid) };
+                let v = unsafe { decode_group::<C>(ptr[0], g, gpb.min(groups - b * gpb), valid) };
                 let mut buf = [0.0f32; GROUP];
                 for (q, v) in v.iter().enumerate() {
                     // SAFETY: `buf` is 32 floats.

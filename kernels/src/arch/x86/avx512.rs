@@ -17,7 +17,7 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::planes::{half_mapped, stored_codes};
-use crate::codec::{family, group_len, group_params, with_codec, Codec, FP4_DOUBLED};
+use crate::codec::{family, group_len, group_params, planes_at, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
 
@@ -240,13 +240,14 @@ unsafe fn dword_per_row<P: TileRows>(p: &P, off: usize) -> __m512i {
     unsafe { p.dwords(off) }
 }
 
-/// The codes of group `g` of 16 rows, read straight into the dot layout: zmm `c` lane `r` holds
+/// The codes of group `g` of 16 rows (whose blocks hold `groups` groups), read straight into the
+/// dot layout: zmm `c` lane `r` holds
 /// codes `4c..4c+4` of row `r`. Each plane width lands there with shifts and masks only (its byte
 /// `i` / bit positions already sit in the right dword), so no transposition of unpacked codes is
 /// needed.
 #[inline(always)]
-unsafe fn tile_codes<C: Codec, P: TileRows>(p: &P, g: usize) -> [__m512i; 8] {
-    let at = C::HEADER + g * C::GROUP_BYTES;
+unsafe fn tile_codes<C: Codec, P: TileRows>(p: &P, groups: usize, g: usize) -> [__m512i; 8] {
+    let at = planes_at::<C>(groups, g);
     let mut wt = [_mm512_setzero_si512(); 8];
     // SAFETY (all plane reads): each block holds this group's GROUP_BYTES plane bytes at `at`.
     if C::BITS == 8 {
@@ -356,13 +357,16 @@ unsafe fn tile_codes<C: Codec, P: TileRows>(p: &P, g: usize) -> [__m512i; 8] {
 struct TileHead {
     sw: __m512,
     mw: __m512,
-    /// `q{b}k`: dwords at bytes 2 and 4 (sub-scales). `q{b}ka`: dwords at 4, 6 (sub-scales) and
-    /// 10, 12 (sub-mins).
+    /// `q{b}k`: dwords at bytes 2 and 5 (the sub-scale bit string). `q{b}ka`: dwords at 4, 6
+    /// (sub-scales) and 10, 12 (sub-mins).
     fields: [__m512i; 4],
+    /// Groups in these blocks (8, or fewer in a row's short last super-block).
+    groups: usize,
 }
 
+/// Reads the headers of the 16 rows' current blocks, which hold `groups` groups each.
 #[inline(always)]
-unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
+unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32, groups: usize) -> TileHead {
     let lanes = present as __mmask16;
     let zero = _mm512_setzero_si512();
     // SAFETY (header reads): every block starts with its HEADER bytes.
@@ -370,10 +374,11 @@ unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
     if C::F16_SCALES {
         let sw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head));
         let mw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(head)));
-        // SAFETY: the super-block headers hold 8 (q{b}k) or 16 (q{b}ka) bytes.
+        // SAFETY: q{b}ka headers hold 16 bytes; a q{b}k block holds at least 3 header bytes and
+        // 8 plane bytes, so bytes 2..9 lie inside it.
         let fields = unsafe {
             match C::FAMILY {
-                family::SUPER => [dword_per_row(p, 2), dword_per_row(p, 4), zero, zero],
+                family::SUPER => [dword_per_row(p, 2), dword_per_row(p, 5), zero, zero],
                 family::SUPER_AFFINE => [
                     dword_per_row(p, 4),
                     dword_per_row(p, 6),
@@ -387,6 +392,7 @@ unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
             sw: _mm512_maskz_mov_ps(lanes, sw),
             mw: _mm512_maskz_mov_ps(lanes, mw),
             fields,
+            groups,
         }
     } else {
         // E8M0: 2^(e - 127 - shift); normal when e - shift >= 1, else a subnormal power of two;
@@ -411,6 +417,7 @@ unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
             sw: _mm512_maskz_mov_ps(lanes, _mm512_castsi512_ps(bits)),
             mw: _mm512_setzero_ps(),
             fields: [zero; 4],
+            groups,
         }
     }
 }
@@ -435,7 +442,7 @@ unsafe fn six_bit(low4: __m512i, high2: __m512i, g: usize) -> __m512i {
 #[inline(always)]
 unsafe fn tile_group<C: Codec, P: TileRows>(p: &P, head: &TileHead, g: usize) -> TileGroup {
     // SAFETY: as `tile_codes`.
-    let wt = unsafe { tile_codes::<C, P>(p, g) };
+    let wt = unsafe { tile_codes::<C, P>(p, head.groups, g) };
     // SAFETY: register arithmetic only.
     let (mw, mult) = unsafe { group_min_mult::<C>(head, g) };
     TileGroup {
@@ -451,14 +458,21 @@ unsafe fn tile_group<C: Codec, P: TileRows>(p: &P, head: &TileHead, g: usize) ->
 unsafe fn group_min_mult<C: Codec>(head: &TileHead, g: usize) -> (__m512, __m512i) {
     // SAFETY (six_bit calls): register arithmetic only.
     match C::FAMILY {
-        // c'[g] - 32 (absent lanes have sw = 0, so their multiplier does not matter).
-        family::SUPER => (
-            head.mw,
-            _mm512_sub_epi32(
-                unsafe { six_bit(head.fields[0], head.fields[1], g) },
-                _mm512_set1_epi32(32),
-            ),
-        ),
+        // c'[g] - 32, bits 6g..6g + 6 of the field from byte 2: in the dword at byte 2 for g < 5,
+        // else in the one at byte 5 (absent lanes have sw = 0, so their multiplier does not
+        // matter).
+        family::SUPER => {
+            let (dword, shift) = if g < 5 {
+                (head.fields[0], 6 * g)
+            } else {
+                (head.fields[1], 6 * g - 24)
+            };
+            let stored = _mm512_and_si512(
+                _mm512_srl_epi32(dword, _mm_cvtsi32_si128(shift as i32)),
+                _mm512_set1_epi32(63),
+            );
+            (head.mw, _mm512_sub_epi32(stored, _mm512_set1_epi32(32)))
+        }
         // mw = -(dmin * mn[g]) (exact product, sign flipped exactly), mult = sc[g].
         family::SUPER_AFFINE => {
             let mn = _mm512_cvtepi32_ps(unsafe { six_bit(head.fields[2], head.fields[3], g) });
@@ -683,10 +697,11 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
             base: std::array::from_fn(|a| unsafe { base.add(starts[a] + off) }),
             stride4,
         };
-        // SAFETY: every row's block `b` is stored.
-        let head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32) };
         let first = b * C::GROUPS_PER_BLOCK;
-        for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
+        let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
+        // SAFETY: every row's block `b` is stored.
+        let head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
+        for g in 0..in_block {
             // A hint only: a prefetch never faults, and `wrapping_add` forms no reference.
             for _ in 0..lines_per_group {
                 if next < next_stop {
@@ -704,7 +719,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
                 for r in 0..INT_ROWS {
                     // SAFETY: byte 0 of row r's current block is inside the tensor.
                     let at = unsafe { ptrs.at(r, 0) };
-                    let ahead = GEMV_ROW_PREFETCH + C::HEADER + g * C::GROUP_BYTES;
+                    let ahead = GEMV_ROW_PREFETCH + planes_at::<C>(in_block, g);
                     _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(ahead).cast());
                 }
             }
@@ -715,7 +730,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
                 unsafe {
                     let s = gemv_sums4::<C, VNNI>(
                         &ptrs,
-                        C::HEADER + g * C::GROUP_BYTES,
+                        planes_at::<C>(in_block, g),
                         x.codes.as_ptr().add(j * GROUP),
                     );
                     let (mw, mult) = group_min_mult::<C>(&head, g);
@@ -730,7 +745,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
                 unsafe {
                     let s = gemv_sums8::<C, VNNI>(
                         &ptrs,
-                        C::HEADER + g * C::GROUP_BYTES,
+                        planes_at::<C>(in_block, g),
                         x.codes.as_ptr().add(j * GROUP),
                     );
                     float_step::<C>(s, head.sw, head.mw, _mm512_set1_epi32(1), x, j, &mut acc);
@@ -799,10 +814,11 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
                     _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES).cast());
                 }
             }
-            // SAFETY: as below.
-            let head = unsafe { tile_head::<C, _>(&ptrs, present) };
             let first = b * C::GROUPS_PER_BLOCK;
-            for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
+            let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
+            // SAFETY: as below.
+            let head = unsafe { tile_head::<C, _>(&ptrs, present, in_block) };
+            for g in 0..in_block {
                 let j = first + g;
                 // SAFETY: every pointer addresses a stored block (or the zero block for absent
                 // lanes, which `present` masks out).
@@ -843,11 +859,17 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
     }
 }
 
-/// Group `j`'s 32 weights of the row whose block (raw: 32-element chunk) starts at `block`,
-/// decoded to f32 in two zmm (elements 0..16, 16..32); lanes at or past `valid` are
+/// Group `g`'s 32 weights of the row whose block (raw: 32-element chunk) starts at `block` and
+/// holds `groups` groups, decoded to f32 in two zmm (elements 0..16, 16..32); lanes at or past
+/// `valid` are
 /// -0 (times the +0 activation padding that is -0, the one product an fma adds to any accumulator without changing it).
 #[inline(always)]
-unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [__m512; 2] {
+unsafe fn decode_group<C: Codec>(
+    block: *const u8,
+    g: usize,
+    groups: usize,
+    valid: usize,
+) -> [__m512; 2] {
     let mask = |half: usize| -> __mmask16 {
         let n = valid.saturating_sub(16 * half).min(16);
         ((1u32 << n) - 1) as u16
@@ -860,7 +882,7 @@ unsafe fn decode_group<C: Codec>(block: *const u8, g: usize, valid: usize) -> [_
     let (u, p) = unsafe {
         (
             half_mapped::<C>(
-                stored_codes::<C>(block.add(C::HEADER + g * C::GROUP_BYTES)),
+                stored_codes::<C>(block.add(planes_at::<C>(groups, g))),
                 block,
                 g,
             ),
@@ -1078,7 +1100,7 @@ unsafe fn float_rows_decoded<C: Codec>(
                     let v = if r < nr {
                         // SAFETY: a stored block holds its header and planes (raw: `valid`
                         // elements).
-                        unsafe { decode_group::<C>(*ptr, g, valid) }
+                        unsafe { decode_group::<C>(*ptr, g, gpb.min(groups - b * gpb), valid) }
                     } else {
                         [_mm512_setzero_ps(); 2]
                     };
@@ -1221,7 +1243,8 @@ unsafe fn float_tile<C: Codec, const NA: usize>(
             for (r, wv) in wv.iter_mut().enumerate() {
                 if present >> r & 1 == 1 {
                     // SAFETY: a stored block holds its header and planes (raw: `valid` elements).
-                    *wv = unsafe { decode_group::<C>(ptrs[r], g, valid) };
+                    *wv =
+                        unsafe { decode_group::<C>(ptrs[r], g, gpb.min(groups - b * gpb), valid) };
                 }
             }
             let lo = ((1u32 << valid.min(16)) - 1) as u16;
@@ -1284,7 +1307,7 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
                     continue;
                 }
                 // SAFETY: a stored block holds its header and planes.
-                let v = unsafe { decode_group::<C>(ptr[0], g, valid) };
+                let v = unsafe { decode_group::<C>(ptr[0], g, gpb.min(groups - b * gpb), valid) };
                 let lo = ((1u32 << valid.min(16)) - 1) as u16;
                 let hi = ((1u32 << valid.saturating_sub(16)) - 1) as u16;
                 // SAFETY: the masks cover exactly `valid` elements of `d`.
