@@ -229,6 +229,12 @@ impl Encoding {
             .collect()
     }
 
+    /// True if this value is one of [`Encoding::all`]. The enum can hold widths no encoding has
+    /// (`IntSym { bits: 1 }`); APIs that take an `Encoding` from a caller refuse those.
+    pub fn is_defined(self) -> bool {
+        Encoding::from_id(self.id()) == Some(self)
+    }
+
     /// The on-disk id.
     pub const fn id(self) -> u32 {
         match self {
@@ -433,6 +439,16 @@ mod tests {
             }
         }
         assert_eq!(Encoding::from_id(0xFFFF), None);
+        assert!(all.iter().all(|e| e.is_defined()));
+        for bad in [
+            Encoding::IntSym { bits: 1 },
+            Encoding::IntSym { bits: 9 },
+            Encoding::IntSuper { bits: 7 },
+            Encoding::IntSuperHalf { bits: 4 },
+            Encoding::IntSym { bits: 0x100 + 2 }, // its id is q2a's
+        ] {
+            assert!(!bad.is_defined(), "{bad:?}");
+        }
     }
 
     #[test]

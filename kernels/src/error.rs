@@ -11,6 +11,10 @@ pub enum KernelError {
     UnknownIsa { name: String, known: String },
     #[error("TESSERA_ISA asks for {isa}, which this CPU cannot run")]
     IsaUnavailable { isa: Isa },
+    #[error(
+        "{tensor}: {encoding:?} is not an encoding this library defines (a width out of range)"
+    )]
+    UnknownEncoding { tensor: String, encoding: Encoding },
     #[error("{tensor}: {encoding} {rows} x {k} needs {expected} bytes, got {got}")]
     ByteLength {
         tensor: String,

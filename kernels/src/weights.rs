@@ -48,6 +48,12 @@ impl<'a> WeightView<'a> {
         bytes: &'a [u8],
     ) -> Result<Self, KernelError> {
         let name = String::from("weights");
+        if !encoding.is_defined() {
+            return Err(KernelError::UnknownEncoding {
+                tensor: name,
+                encoding,
+            });
+        }
         if k == 0 {
             // No bytes would bound `rows`; the format forbids zero dims anyway.
             return Err(KernelError::EmptyRows { tensor: name });
@@ -90,6 +96,12 @@ impl<'a> WeightView<'a> {
         bytes: &'a [u8],
     ) -> Result<Self, KernelError> {
         let name = String::from("weights");
+        if !encoding.is_defined() {
+            return Err(KernelError::UnknownEncoding {
+                tensor: name,
+                encoding,
+            });
+        }
         if k == 0 {
             // No bitmap bits would bound `rows`; the format forbids zero dims anyway.
             return Err(KernelError::EmptyRows { tensor: name });

@@ -419,6 +419,18 @@ fn bad_shapes_are_typed_errors() {
     let mut sparse = vec![0u8; 8];
     sparse[0] = 0b100;
     assert!(WeightView::new_sparse(e, 2, 32, &sparse).is_err());
+    // Widths no encoding has are refused before any kernel could pick a codec for them (a 1-bit
+    // q{b}kh would otherwise run as the 8-bit codec over a shorter block).
+    for bad in [
+        Encoding::IntSym { bits: 1 },
+        Encoding::IntSuperHalf { bits: 1 },
+        Encoding::IntSuper { bits: 9 },
+    ] {
+        let bytes = vec![0u8; bad.row_bytes(64).unwrap() as usize];
+        let err = WeightView::new(bad, 1, 64, &bytes).unwrap_err();
+        assert!(err.to_string().contains("not an encoding"), "{err}");
+        assert!(WeightView::new_sparse(bad, 1, 64, &bytes).is_err());
+    }
 }
 
 /// Float path, outputs that are signed zeros: every product underflows to a negative zero, so the

@@ -5,6 +5,8 @@ use tessera_format::Encoding;
 /// What was wrong with a call. The reference never panics on caller input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RefError {
+    #[error("{encoding:?} is not an encoding this library defines (a width out of range)")]
+    UnknownEncoding { encoding: Encoding },
     #[error("{what}: expected {expected} elements, got {got}")]
     ValueCount {
         what: &'static str,

@@ -4,8 +4,8 @@
 //! Block (3 + (4b + 2) bytes per group): `d: f16`, one byte `k - 1` (the min multiplier, 1..=8;
 //! its top five bits are reserved, written 0 and ignored), then per group its planes followed by
 //! two bytes: sub-scales `sc` (half 0 in the low nibble, half 1 in the high one) and sub-mins
-//! `mn` (likewise). Element `i` of half `h` has the integer `w = sc[h] * u - k * mn[h]`, in
-//! `[-120, 105]`, and the value `d * w`, exact in f32 (11 by 7 significant bits).
+//! `mn` (likewise). Element `i` of half `h` has the integer `q = sc[h] * u - k * mn[h]`, in
+//! `[-120, 105]`, and the value `d * q`, exact in f32 (11 by 7 significant bits).
 //!
 //! One integer per element (unlike `q{b}ka`, whose scale and min have separate f16 factors) keeps
 //! the integer path a plain `q{b}`-like dot; the shared `d` costs little because the min grid
@@ -97,7 +97,8 @@ struct HalfChoice {
     err: f64,
 }
 
-/// Codes for fixed `d, k, sc, mn`: `u = clamp(round((x / d + k mn) / sc), 0, top)`.
+/// Codes for fixed `d, k, sc, mn`: `u = clamp(round((x - base) / step), 0, top)` with the exact
+/// products `base = -(d * (k mn))` and `step = d * sc`.
 fn codes_for(h: HalfInput, top: i32, d: f32, k: i32, sc: i32, mn: i32) -> HalfChoice {
     let step = d * sc as f32; // exact: 11 by 4 significant bits
     let base = -(d * (k * mn) as f32); // exact
@@ -200,12 +201,15 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
     let mmax = facts.iter().fold(0.0f32, |a, f| a.max(-f.m));
 
     let mut best = fit_all(&halves, &facts, top, 0.0, 1);
+    // Keeps the fit for `(d, k)` if it has less error than `best`; says whether it did.
     let consider = |d: f32, k: i32, best: &mut Fitted| {
         // +0.0 turns -0 into +0: min/max of signed zeros may differ between machines.
         let fit = fit_all(&halves, &facts, top, d + 0.0, k);
-        if fit.err < best.err {
+        let better = fit.err < best.err;
+        if better {
             *best = fit;
         }
+        better
     };
     if smax > 0.0 || mmax > 0.0 {
         // The k that lets d = smax / 15 also hold the largest min, and its neighbours.
@@ -217,7 +221,7 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
         for k in (k_fit - 1).max(1)..=(k_fit + 1).min(K_MAX) {
             let d0 = (smax / SUB_MAX as f32).max(mmax / (SUB_MAX * k) as f32);
             for t in 0..=STEPS {
-                consider(to_f16_finite(d0 * (1.0 - t as f32 / 32.0)), k, &mut best);
+                let _ = consider(to_f16_finite(d0 * (1.0 - t as f32 / 32.0)), k, &mut best);
             }
         }
         for _ in 0..REFITS {
@@ -228,7 +232,9 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
                 break;
             }
             let k = best.k;
-            consider(d, k, &mut best);
+            if !consider(d, k, &mut best) {
+                break; // the next refit would start from the same integers
+            }
         }
     }
     // The bounding pair: with k = 8, d covers every half's distance below zero in 4 bits of
@@ -239,7 +245,7 @@ pub fn encode(bits: u32, groups: &[GroupInput], out: &mut [u8]) {
         .fold(0.0f32, |a, f| a.max(f.hi + (-f.lo).max(0.0)));
     let d_b = f16_up((lack / (SUB_MAX * K_MAX) as f32).max(span / (SUB_MAX * top - K_MAX) as f32));
     if d_b > 0.0 {
-        consider(d_b, K_MAX, &mut best);
+        let _ = consider(d_b, K_MAX, &mut best);
     }
 
     // The canonical zero block has k = 1 and zero sub-fields and codes.
@@ -272,25 +278,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hand_made_block_decodes() {
-        // q2kh, one group: d = 0.5, k = 3; half 0: sc 2, mn 1; half 1: sc 15, mn 0.
-        let mut b = vec![0u8; 3 + 10];
-        write_f16(&mut b, 0, 0.5);
-        b[2] = 2;
-        let codes: [u8; GROUP] = std::array::from_fn(|i| (i % 4) as u8);
-        planes::pack(2, &codes, &mut b[3..11]);
-        b[11] = 2 | 15 << 4;
-        b[12] = 1;
-        let mut out = [0f32; GROUP];
-        decode(2, &b, &mut out);
-        for (i, &v) in out.iter().enumerate() {
-            let w = if i < HALF {
-                2 * (i as i32 % 4) - 3
-            } else {
-                15 * (i as i32 % 4)
-            };
-            assert_eq!(v, 0.5 * w as f32, "element {i}");
+    fn two_groups_of_three_bits() {
+        // q3kh, two groups: d = 0.25, k = 8 (stored 7, reserved bits set); group 0: sc = [1, 15],
+        // mn = [0, 15]; group 1: sc = [7, 0], mn = [15, 1]; codes u[i] = i mod 8.
+        let stride = group_stride(3);
+        let mut b = vec![0u8; HEADER + 2 * stride];
+        write_f16(&mut b, 0, 0.25);
+        b[2] = 0xF8 | 7;
+        let codes: [u8; GROUP] = std::array::from_fn(|i| (i % 8) as u8);
+        for (g, (sc, mn)) in [(0xF1u8, 0xF0u8), (0x07, 0x1F)].into_iter().enumerate() {
+            let at = HEADER + g * stride;
+            planes::pack(3, &codes, &mut b[at..at + 12]);
+            b[at + 12] = sc;
+            b[at + 13] = mn;
         }
-        assert_eq!(int_group(2, &b, 0).q[1], -1);
+        let mut out = [0f32; 2 * GROUP];
+        decode(3, &b, &mut out);
+        let (sc, mn) = ([1, 15, 7, 0], [0, 15, 15, 1]);
+        for (i, &v) in out.iter().enumerate() {
+            let h = i / HALF;
+            let q = sc[h] * (i as i32 % 8) - 8 * mn[h];
+            assert!((-120..=105).contains(&q));
+            assert_eq!(v, 0.25 * q as f32, "element {i}");
+        }
+        assert_eq!(int_group(3, &b, 1).q[HALF + 3], -8);
+        assert_eq!(groups_in(3, b.len()), 2);
     }
 }

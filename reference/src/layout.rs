@@ -26,6 +26,9 @@ pub struct Blocks<'a> {
 
 /// Dense bytes of one row, checked for overflow.
 pub fn checked_row_bytes(e: Encoding, rows: usize, k: usize) -> Result<(u64, u64), RefError> {
+    if !e.is_defined() {
+        return Err(RefError::UnknownEncoding { encoding: e });
+    }
     let overflow = RefError::ShapeOverflow {
         encoding: e,
         rows,

@@ -83,7 +83,7 @@ pub fn sub_candidates(v: i32, cover: i32, max: i32) -> impl Iterator<Item = i32>
         .map(move |i| c[i])
 }
 
-/// The unsigned code of `x` on the grid `base + step * u`: `clamp(round(x - base) / step), 0,
+/// The unsigned code of `x` on the grid `base + step * u`: `clamp(round((x - base) / step), 0,
 /// top)`, ties to even; 0 when `step` is 0 (or the quotient NaN).
 pub fn grid_code(x: f32, base: f32, step: f32, top: i32) -> i32 {
     if step == 0.0 {

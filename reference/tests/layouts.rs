@@ -193,8 +193,8 @@ fn q4ka_short_super_block() {
 
 #[test]
 fn q2kh_spec_example() {
-    // SPEC.md 15.4a: k = 32, one short super-block of one group, 3 + 10 bytes. d = 0.5 (0x3800),
-    // k = 3 (stored 2); codes u[i] = i mod 4; sc = [2, 15], mn = [1, 0].
+    // SPEC.md 15.4a: K = 32, one short super-block of one group, 3 + 10 bytes. d = 0.5 (0x3800),
+    // min multiplier k = 3 (stored 2); codes u[i] = i mod 4; sc = [2, 15], mn = [1, 0].
     let mut b = vec![0x00, 0x38, 0x02];
     b.extend([0x00, 0x55, 0xAA, 0xFF, 0x00, 0x55, 0xAA, 0xFF]);
     b.extend([0xF2, 0x01]);

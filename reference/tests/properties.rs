@@ -135,6 +135,59 @@ fn block_sse_bound(e: Encoding, x: &[f32]) -> f64 {
     }
 }
 
+/// Quantizes `v` (`rows x k`) and checks every block's squared error against its bound.
+fn check_bound(e: Encoding, rows: usize, k: usize, v: &[f32]) -> Result<(), String> {
+    let bytes = quantize(e, rows, k, v).unwrap();
+    let back = dequantize(&dense(e, rows, k, &bytes)).unwrap();
+    let per_block = e.block_elems();
+    for r in 0..rows {
+        for (b, chunk) in v[r * k..(r + 1) * k].chunks(per_block).enumerate() {
+            let start = r * k + b * per_block;
+            let got = sse(chunk, &back[start..start + chunk.len()]);
+            let bound = block_sse_bound(e, chunk) * (1.0 + 1e-6) + 1e-30;
+            if got > bound {
+                return Err(format!("{e} row {r} block {b}: {got} > {bound}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The super-block encodings' bounds on shapes the random strategy rarely draws: all zero,
+/// constant, one huge outlier, halves all negative or all positive, mixed scales per half.
+#[test]
+fn super_block_bounds_on_degenerate_blocks() {
+    let k = 384;
+    type Generator = (&'static str, fn(usize) -> f32);
+    let gen: [Generator; 7] = [
+        ("zero", |_| 0.0),
+        ("constant", |_| 0.75),
+        ("outlier", |i| {
+            if i == 77 {
+                1e4
+            } else {
+                ((i * 37 % 11) as f32 - 5.0) * 0.01
+            }
+        }),
+        ("negative", |i| -1.0 - (i * 13 % 7) as f32 * 0.1),
+        ("positive", |i| 3.0 + (i * 13 % 7) as f32 * 0.1),
+        ("mixed halves", |i| {
+            if i / 16 % 2 == 0 {
+                (i % 5) as f32 * 0.001
+            } else {
+                (i % 9) as f32 - 4.0
+            }
+        }),
+        ("tiny", |i| (i % 7) as f32 * 1e-6 - 3e-6),
+    ];
+    for e in encodings().into_iter().filter(|e| e.is_super_block()) {
+        for (name, f) in gen {
+            let v: Vec<f32> = (0..2 * k).map(f).collect();
+            check_bound(e, 2, k, &v).unwrap_or_else(|m| panic!("{name}: {m}"));
+        }
+    }
+}
+
 fn dense(e: Encoding, rows: usize, k: usize, bytes: &[u8]) -> Weights<'_> {
     Weights {
         encoding: e,
@@ -151,16 +204,8 @@ proptest! {
     #[test]
     fn round_trip_error_within_bound(ei in 0..N_BLOCKED, (rows, k, v) in matrix(3, 300)) {
         let e = encodings()[ei];
-        let bytes = quantize(e, rows, k, &v).unwrap();
-        let back = dequantize(&dense(e, rows, k, &bytes)).unwrap();
-        let per_block = e.block_elems();
-        for r in 0..rows {
-            for (b, chunk) in v[r * k..(r + 1) * k].chunks(per_block).enumerate() {
-                let start = r * k + b * per_block;
-                let got = sse(chunk, &back[start..start + chunk.len()]);
-                let bound = block_sse_bound(e, chunk) * (1.0 + 1e-6) + 1e-30;
-                prop_assert!(got <= bound, "{e} row {r} block {b}: {got} > {bound}");
-            }
+        if let Err(msg) = check_bound(e, rows, k, &v) {
+            prop_assert!(false, "{}", msg);
         }
     }
 
