@@ -107,9 +107,9 @@ impl CapiError {
             CapiError::Format(_) => S::BadFile,
             CapiError::Kernel(k) => match k {
                 KernelError::UnknownIsa { .. } | KernelError::IsaUnavailable { .. } => S::Isa,
-                KernelError::NoIntegerPath { .. } | KernelError::NotBlocked { .. } => {
-                    S::Unsupported
-                }
+                KernelError::NoIntegerPath { .. }
+                | KernelError::NotBlocked { .. }
+                | KernelError::UnknownEncoding { .. } => S::Unsupported,
                 KernelError::RowRange { .. } => S::BadArgument,
                 KernelError::ByteLength { .. }
                 | KernelError::ShapeOverflow { .. }
