@@ -23,7 +23,7 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::{dot4, tile_group, tile_head, ZERO_BLOCK};
+use super::{dot4, tile_group, tile_head, Strided, TileGroup, ZERO_BLOCK};
 use crate::codec::Codec;
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
@@ -33,44 +33,57 @@ pub(super) const MIN_ACT_ROWS: usize = 8;
 /// n-vectors (16 weight rows each) per tile.
 const TILE_VECS: usize = 2;
 /// Activation rows per register block.
-const ACT_ROWS: usize = 4;
+const ACT_ROWS: usize = 5;
 /// Groups per K chunk: the chunk's repacked codes (`CHUNK_GROUPS * TILE_VECS` KiB) stay in L1.
 const CHUNK_GROUPS: usize = 32;
 
 const ROWS: usize = 16;
 
-/// The quantized activations, group-major: group `j` of row `m` is at `j * m_count + m`, so an
-/// activation block's rows are adjacent. Per (group, row): 32 codes, the i32 start of the group's
-/// sum (`-OFFSET * xsum`), `sx` and `f32(xsum)`.
+/// The quantized activations in blocks of activation rows (see [`act_blocks`]), each block
+/// group-major: group `j` of row `a` of the block starting at row `m0` with `nb` rows is at
+/// `m0 * groups + j * nb + a`, so a block streams through one contiguous stretch. Per (group,
+/// row): 32 codes, the i32 start of the group's sum (`-OFFSET * xsum`), `sx` and `f32(xsum)`.
 struct ActPack {
     codes: Vec<i8>,
     start: Vec<i32>,
     scale: Vec<f32>,
     sum: Vec<f32>,
     m: usize,
+    groups: usize,
+}
+
+/// The activation blocks: `ACT_ROWS` rows each, the last one shorter.
+fn act_blocks(m: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..m)
+        .step_by(ACT_ROWS)
+        .map(move |m0| (m0, ACT_ROWS.min(m - m0)))
 }
 
 impl ActPack {
     fn new(xq: &QuantizedActivations, offset: i32) -> Self {
         let (m, groups) = (xq.m(), xq.groups());
-        let mut a = ActPack {
+        let mut x = ActPack {
             codes: vec![0; m * groups * GROUP],
             start: vec![0; m * groups],
             scale: vec![0.0; m * groups],
             sum: vec![0.0; m * groups],
             m,
+            groups,
         };
-        for row in 0..m {
-            let (sums, scales) = (xq.sums(row), xq.scales(row));
-            for (j, chunk) in xq.codes(row).chunks_exact(GROUP).enumerate() {
-                let at = j * m + row;
-                a.codes[at * GROUP..(at + 1) * GROUP].copy_from_slice(chunk);
-                a.start[at] = -offset * sums[j];
-                a.scale[at] = scales[j];
-                a.sum[at] = sums[j] as f32;
+        for (m0, nb) in act_blocks(m) {
+            for a in 0..nb {
+                let row = m0 + a;
+                let (sums, scales) = (xq.sums(row), xq.scales(row));
+                for (j, chunk) in xq.codes(row).chunks_exact(GROUP).enumerate() {
+                    let at = m0 * groups + j * nb + a;
+                    x.codes[at * GROUP..(at + 1) * GROUP].copy_from_slice(chunk);
+                    x.start[at] = -offset * sums[j];
+                    x.scale[at] = scales[j];
+                    x.sum[at] = sums[j] as f32;
+                }
             }
         }
-        a
+        x
     }
 }
 
@@ -97,6 +110,17 @@ impl TilePack {
     }
 }
 
+/// Stores group `j` of n-vector `v` into `pack`.
+#[inline(always)]
+fn store_group(pack: &mut TilePack, j: usize, v: usize, tg: &TileGroup) {
+    for (t, wt) in tg.wt.iter().enumerate() {
+        pack.codes[(j * 8 + t) * TILE_VECS + v] = *wt;
+    }
+    pack.scale[j * TILE_VECS + v] = tg.sw;
+    pack.mult[j * TILE_VECS + v] = tg.mult;
+    pack.min[j * TILE_VECS + v] = tg.mw;
+}
+
 /// Repacks rows `row0 .. row0 + TILE_VECS * 16` (those below `end`) of `w` into `pack`. Omitted
 /// blocks and rows at or past `end` get zero codes and zero scales.
 ///
@@ -110,6 +134,33 @@ unsafe fn repack<C: Codec>(w: &WeightView, row0: usize, end: usize, pack: &mut T
     for v in 0..TILE_VECS {
         let first_row = row0 + v * ROWS;
         let nr = end.saturating_sub(first_row).min(ROWS);
+        if nr == ROWS && !w.is_sparse() {
+            // 16 dense rows: block `b` of row `first_row + r` is at a fixed stride (only a row's
+            // last block can be short), so the rows are addressed as 4 bases plus a scaled
+            // stride, and every header is present.
+            let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
+            let base = w.bytes().as_ptr();
+            let starts: [usize; 4] = std::array::from_fn(|a| w.row_start(first_row + a));
+            let stride4 = w.row_start(first_row + 4) - starts[0];
+            for b in 0..blocks {
+                let off = b * block_bytes;
+                // SAFETY: block `b` of every row starts inside `bytes` (the view checked its
+                // length); the 16 rows exist.
+                let ptrs = Strided {
+                    base: std::array::from_fn(|a| unsafe { base.add(starts[a] + off) }),
+                    stride4,
+                };
+                // SAFETY: every row's block `b` is stored.
+                let head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32) };
+                let first = b * C::GROUPS_PER_BLOCK;
+                for g in 0..C::GROUPS_PER_BLOCK.min(groups - first) {
+                    // SAFETY: as above.
+                    let tg = unsafe { tile_group::<C, _>(&ptrs, &head, g) };
+                    store_group(pack, first + g, v, &tg);
+                }
+            }
+            continue;
+        }
         let mut cursor = TileCursor::<ROWS>::new(w, first_row.min(end), nr);
         let mut ptrs = [ZERO_BLOCK.as_ptr(); ROWS];
         for b in 0..blocks {
@@ -137,16 +188,42 @@ unsafe fn repack<C: Codec>(w: &WeightView, row0: usize, end: usize, pack: &mut T
             // `present` masks out).
             let head = unsafe { tile_head::<C, _>(&ptrs, present) };
             for g in 0..count {
-                let j = first + g;
                 // SAFETY: as above.
                 let tg = unsafe { tile_group::<C, _>(&ptrs, &head, g) };
-                for (t, wt) in tg.wt.iter().enumerate() {
-                    pack.codes[(j * 8 + t) * TILE_VECS + v] = *wt;
-                }
-                pack.scale[j * TILE_VECS + v] = tg.sw;
-                pack.mult[j * TILE_VECS + v] = tg.mult;
-                pack.min[j * TILE_VECS + v] = tg.mw;
+                store_group(pack, first + g, v, &tg);
             }
+        }
+    }
+}
+
+/// Spreads prefetches (into L2) of the next tile's bytes over the current tile's work, so its
+/// repack reads from L2 rather than from L3 or DRAM.
+struct NextTile {
+    next: *const u8,
+    stop: *const u8,
+    lines_per_step: usize,
+}
+
+impl NextTile {
+    /// Bytes `from..to` of `w`, over `steps` calls of [`NextTile::step`].
+    fn new(w: &WeightView, from: usize, to: usize, steps: usize) -> Self {
+        let base = w.bytes().as_ptr();
+        NextTile {
+            next: base.wrapping_add(from),
+            stop: base.wrapping_add(to),
+            lines_per_step: (to - from).div_ceil(64).div_ceil(steps.max(1)),
+        }
+    }
+
+    #[inline(always)]
+    fn step(&mut self) {
+        for _ in 0..self.lines_per_step {
+            if self.next < self.stop {
+                // SAFETY: a prefetch is a hint and never faults (the address lies inside the
+                // tensor anyway).
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(self.next.cast()) };
+            }
+            self.next = self.next.wrapping_add(64);
         }
     }
 }
@@ -184,14 +261,16 @@ unsafe fn block<
     state: &mut [__m512],
 ) {
     const V: usize = TILE_VECS;
-    assert!(state.len() == MB * V && m0 + MB <= x.m && j1 * 8 * V <= pack.codes.len());
+    assert!(
+        state.len() == MB * V && m0 + MB <= x.m && j1 <= x.groups && j1 * 8 * V <= pack.codes.len()
+    );
     let mut acc = [[_mm512_setzero_ps(); V]; MB];
     if !first {
         for (a, acc) in acc.iter_mut().enumerate() {
             acc.copy_from_slice(&state[a * V..(a + 1) * V]);
         }
     }
-    let m = x.m;
+    let base = m0 * x.groups;
     let (wp, sp, mp, np) = (
         pack.codes.as_ptr(),
         pack.scale.as_ptr(),
@@ -205,9 +284,10 @@ unsafe fn block<
         x.sum.as_ptr(),
     );
     for j in j0..j1 {
-        let at = j * m + m0;
+        let at = base + j * MB;
         // SAFETY (all reads below): j < j1 bounds the pack (asserted), and (group j, rows
-        // m0..m0 + MB) lies inside the activation arrays (m0 + MB <= m, j < groups).
+        // m0..m0 + MB) of the block at m0 lies inside the activation arrays (m0 + MB <= m,
+        // j < groups).
         let mut isum = [[_mm512_setzero_si512(); V]; MB];
         if OFF {
             for (a, isum) in isum.iter_mut().enumerate() {
@@ -315,31 +395,41 @@ pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
     for tile in (0..n).step_by(tile_rows) {
         // SAFETY: rows.start + tile < rows.end <= w.rows(); `pack` is sized for `groups`.
         unsafe { repack::<C>(w, rows.start + tile, rows.end, &mut pack) };
+        // The next tile's bytes: from its first row's start to the start of the row after it
+        // (or the tensor's end).
+        let next = (rows.start + tile + tile_rows).min(rows.end);
+        let next_end = (next + tile_rows).min(rows.end);
+        let byte_at = |r: usize| {
+            if r < w.rows() {
+                w.row_start(r)
+            } else {
+                w.bytes().len()
+            }
+        };
+        let mut prefetch = NextTile::new(
+            w,
+            byte_at(next),
+            byte_at(next_end),
+            groups.div_ceil(CHUNK_GROUPS) * m_count.div_ceil(ACT_ROWS),
+        );
         for j0 in (0..groups).step_by(CHUNK_GROUPS) {
             let j1 = groups.min(j0 + CHUNK_GROUPS);
             let first = j0 == 0;
-            let mut m0 = 0;
-            while m0 < m_count {
-                let left = m_count - m0;
-                let mb = if left >= ACT_ROWS {
-                    ACT_ROWS
-                } else if left >= 2 {
-                    2
-                } else {
-                    1
-                };
-                let st = &mut state[m0 * TILE_VECS..(m0 + mb) * TILE_VECS];
-                // SAFETY (every arm): rows m0..m0 + mb exist, j1 <= groups.
+            for (m0, nb) in act_blocks(m_count) {
+                prefetch.step();
+                let st = &mut state[m0 * TILE_VECS..(m0 + nb) * TILE_VECS];
+                // SAFETY (every arm): the block's rows m0..m0 + nb exist, j1 <= groups.
                 unsafe {
-                    match mb {
+                    match nb {
                         ACT_ROWS => {
                             block_for::<VNNI, ACT_ROWS>(step, &pack, &x, m0, j0, j1, first, st)
                         }
+                        4 => block_for::<VNNI, 4>(step, &pack, &x, m0, j0, j1, first, st),
+                        3 => block_for::<VNNI, 3>(step, &pack, &x, m0, j0, j1, first, st),
                         2 => block_for::<VNNI, 2>(step, &pack, &x, m0, j0, j1, first, st),
                         _ => block_for::<VNNI, 1>(step, &pack, &x, m0, j0, j1, first, st),
                     }
                 }
-                m0 += mb;
             }
         }
         for v in 0..TILE_VECS {
