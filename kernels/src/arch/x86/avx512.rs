@@ -17,6 +17,9 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::planes::{half_mapped, stored_codes};
+
+#[path = "avx512_int_gemm.rs"]
+mod int_gemm;
 use crate::codec::{family, group_len, group_params, planes_at, with_codec, Codec, FP4_DOUBLED};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
@@ -770,6 +773,11 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
     rows: Range<usize>,
     out: &mut [f32],
 ) {
+    if xq.m() >= int_gemm::MIN_ACT_ROWS {
+        // SAFETY: same contract as this function's.
+        unsafe { int_gemm::int_gemm_rows::<C, VNNI>(w, xq, rows, out) };
+        return;
+    }
     let n = rows.len();
     let m_count = xq.m();
     let groups = xq.groups();

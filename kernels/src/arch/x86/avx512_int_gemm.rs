@@ -1,0 +1,450 @@
+//! Integer-path gemm for many activation rows (AVX-512, with or without VNNI).
+//!
+//! The general loop in the parent module transposes each 16-row weight group for every tile and
+//! keeps one zmm of rows per activation broadcast, with the float accumulators in memory: it is
+//! bound by loads, not by `vpdpbusd`. Here each tile of `TILE_VECS x 16` weight rows is first
+//! repacked over all of K into a per-call scratch buffer (the parent's dot layout: per group 8
+//! zmm of 16 rows x 4 codes per n-vector, plus the per-group scale, sub-scale and min vectors).
+//! Then, for every block of `ACT_ROWS` activation rows, the groups of one K chunk run with the
+//! `ACT_ROWS x TILE_VECS` float accumulators in registers: every activation broadcast feeds
+//! `TILE_VECS` `vpdpbusd` and every weight load `ACT_ROWS`. K is cut into chunks whose repacked
+//! weights stay in L1 while all activation blocks pass over them (accumulators saved between
+//! chunks).
+//!
+//! Per output the arithmetic is the contract's: an exact i32 sum per group (started at
+//! `-OFFSET * xsum`, so the offset codes need no subtraction later), the integer sub-scale, then
+//! `acc = fma(sw * sx, f32(isum), acc)` and the affine term, groups in increasing order. Lanes of
+//! omitted sparse blocks and of rows past the tensor's end get scale and min 0: their fmas add
+//! `+-0` to an accumulator that is never `-0` on this path (it starts at `+0`, and a product of a
+//! nonzero float and a nonzero integer cannot round to zero), so they change nothing.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use tessera_format::GROUP;
+
+use super::{dot4, tile_group, tile_head, Strided, TileGroup, ZERO_BLOCK};
+use crate::codec::Codec;
+use crate::tile::TileCursor;
+use crate::{QuantizedActivations, WeightView};
+
+/// Activation rows from which this path replaces the general loop.
+pub(super) const MIN_ACT_ROWS: usize = 8;
+/// n-vectors (16 weight rows each) per tile.
+const TILE_VECS: usize = 2;
+/// Activation rows per register block.
+const ACT_ROWS: usize = 5;
+/// Groups per K chunk: the chunk's repacked codes (`CHUNK_GROUPS * TILE_VECS` KiB) stay in L1.
+const CHUNK_GROUPS: usize = 32;
+
+const ROWS: usize = 16;
+
+/// The quantized activations in blocks of activation rows (see [`act_blocks`]), each block
+/// group-major: group `j` of row `a` of the block starting at row `m0` with `nb` rows is at
+/// `m0 * groups + j * nb + a`, so a block streams through one contiguous stretch. Per (group,
+/// row): 32 codes, the i32 start of the group's sum (`-OFFSET * xsum`), `sx` and `f32(xsum)`.
+struct ActPack {
+    codes: Vec<i8>,
+    start: Vec<i32>,
+    scale: Vec<f32>,
+    sum: Vec<f32>,
+    m: usize,
+    groups: usize,
+}
+
+/// The activation blocks: `ACT_ROWS` rows each, the last one shorter.
+fn act_blocks(m: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..m)
+        .step_by(ACT_ROWS)
+        .map(move |m0| (m0, ACT_ROWS.min(m - m0)))
+}
+
+impl ActPack {
+    fn new(xq: &QuantizedActivations, offset: i32) -> Self {
+        let (m, groups) = (xq.m(), xq.groups());
+        let mut x = ActPack {
+            codes: vec![0; m * groups * GROUP],
+            start: vec![0; m * groups],
+            scale: vec![0.0; m * groups],
+            sum: vec![0.0; m * groups],
+            m,
+            groups,
+        };
+        for (m0, nb) in act_blocks(m) {
+            for a in 0..nb {
+                let row = m0 + a;
+                let (sums, scales) = (xq.sums(row), xq.scales(row));
+                for (j, chunk) in xq.codes(row).chunks_exact(GROUP).enumerate() {
+                    let at = m0 * groups + j * nb + a;
+                    x.codes[at * GROUP..(at + 1) * GROUP].copy_from_slice(chunk);
+                    x.start[at] = -offset * sums[j];
+                    x.scale[at] = scales[j];
+                    x.sum[at] = sums[j] as f32;
+                }
+            }
+        }
+        x
+    }
+}
+
+/// One tile's weights over all of K in the dot layout. Group `j`, code dword `t`, n-vector `v`:
+/// `codes[(j * 8 + t) * TILE_VECS + v]`; `scale`, `mult`, `min` at `j * TILE_VECS + v`.
+struct TilePack {
+    codes: Vec<__m512i>,
+    scale: Vec<__m512>,
+    mult: Vec<__m512i>,
+    min: Vec<__m512>,
+}
+
+impl TilePack {
+    /// # Safety
+    /// The CPU runs AVX-512 F.
+    #[inline(always)]
+    unsafe fn new(groups: usize) -> Self {
+        TilePack {
+            codes: vec![_mm512_setzero_si512(); groups * 8 * TILE_VECS],
+            scale: vec![_mm512_setzero_ps(); groups * TILE_VECS],
+            mult: vec![_mm512_setzero_si512(); groups * TILE_VECS],
+            min: vec![_mm512_setzero_ps(); groups * TILE_VECS],
+        }
+    }
+}
+
+/// Stores group `j` of n-vector `v` into `pack`.
+#[inline(always)]
+fn store_group(pack: &mut TilePack, j: usize, v: usize, tg: &TileGroup) {
+    for (t, wt) in tg.wt.iter().enumerate() {
+        pack.codes[(j * 8 + t) * TILE_VECS + v] = *wt;
+    }
+    pack.scale[j * TILE_VECS + v] = tg.sw;
+    pack.mult[j * TILE_VECS + v] = tg.mult;
+    pack.min[j * TILE_VECS + v] = tg.mw;
+}
+
+/// Repacks rows `row0 .. row0 + TILE_VECS * 16` (those below `end`) of `w` into `pack`. Omitted
+/// blocks and rows at or past `end` get zero codes and zero scales.
+///
+/// # Safety
+/// The CPU runs AVX-512 F/BW/VL/DQ; `row0 < end <= w.rows()`; `pack` sized for `w`'s groups.
+#[inline(always)]
+unsafe fn repack<C: Codec>(w: &WeightView, row0: usize, end: usize, pack: &mut TilePack) {
+    let groups = w.k().div_ceil(GROUP);
+    let blocks = TileCursor::<ROWS>::blocks_per_row(w);
+    let zero = _mm512_setzero_si512();
+    for v in 0..TILE_VECS {
+        let first_row = row0 + v * ROWS;
+        let nr = end.saturating_sub(first_row).min(ROWS);
+        if nr == ROWS && !w.is_sparse() {
+            // 16 dense rows: block `b` of row `first_row + r` is at a fixed stride (only a row's
+            // last block can be short), so the rows are addressed as 4 bases plus a scaled
+            // stride, and every header is present.
+            let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
+            let base = w.bytes().as_ptr();
+            let starts: [usize; 4] = std::array::from_fn(|a| w.row_start(first_row + a));
+            let stride4 = w.row_start(first_row + 4) - starts[0];
+            for b in 0..blocks {
+                let off = b * block_bytes;
+                // SAFETY: block `b` of every row starts inside `bytes` (the view checked its
+                // length); the 16 rows exist.
+                let ptrs = Strided {
+                    base: std::array::from_fn(|a| unsafe { base.add(starts[a] + off) }),
+                    stride4,
+                };
+                let first = b * C::GROUPS_PER_BLOCK;
+                let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
+                // SAFETY: every row's block `b` is stored.
+                let head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
+                for g in 0..in_block {
+                    // SAFETY: as above.
+                    let tg = unsafe { tile_group::<C, _>(&ptrs, &head, g) };
+                    store_group(pack, first + g, v, &tg);
+                }
+            }
+            continue;
+        }
+        let mut cursor = TileCursor::<ROWS>::new(w, first_row.min(end), nr);
+        let mut ptrs = [ZERO_BLOCK.as_ptr(); ROWS];
+        for b in 0..blocks {
+            if w.is_sparse() {
+                ptrs.fill(ZERO_BLOCK.as_ptr());
+            }
+            let present = if nr == 0 {
+                0
+            } else {
+                cursor.next_block(w, b, &mut ptrs)
+            };
+            let first = b * C::GROUPS_PER_BLOCK;
+            let count = C::GROUPS_PER_BLOCK.min(groups - first);
+            if present == 0 {
+                for j in first..first + count {
+                    for t in 0..8 {
+                        pack.codes[(j * 8 + t) * TILE_VECS + v] = zero;
+                    }
+                    pack.scale[j * TILE_VECS + v] = _mm512_setzero_ps();
+                    pack.min[j * TILE_VECS + v] = _mm512_setzero_ps();
+                }
+                continue;
+            }
+            // SAFETY: every pointer addresses a stored block (or the zero block for lanes that
+            // `present` masks out).
+            let head = unsafe { tile_head::<C, _>(&ptrs, present, count) };
+            for g in 0..count {
+                // SAFETY: as above.
+                let tg = unsafe { tile_group::<C, _>(&ptrs, &head, g) };
+                store_group(pack, first + g, v, &tg);
+            }
+        }
+    }
+}
+
+/// Spreads prefetches (into L2) of the next tile's bytes over the current tile's work, so its
+/// repack reads from L2 rather than from L3 or DRAM.
+struct NextTile {
+    next: *const u8,
+    stop: *const u8,
+    lines_per_step: usize,
+}
+
+impl NextTile {
+    /// Bytes `from..to` of `w`, over `steps` calls of [`NextTile::step`].
+    fn new(w: &WeightView, from: usize, to: usize, steps: usize) -> Self {
+        let base = w.bytes().as_ptr();
+        NextTile {
+            next: base.wrapping_add(from),
+            stop: base.wrapping_add(to),
+            lines_per_step: (to - from).div_ceil(64).div_ceil(steps.max(1)),
+        }
+    }
+
+    #[inline(always)]
+    fn step(&mut self) {
+        for _ in 0..self.lines_per_step {
+            if self.next < self.stop {
+                // SAFETY: a prefetch is a hint and never faults (the address lies inside the
+                // tensor anyway).
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(self.next.cast()) };
+            }
+            self.next = self.next.wrapping_add(64);
+        }
+    }
+}
+
+/// Which parts of the per-group float step an encoding family has.
+#[derive(Clone, Copy)]
+struct Step {
+    offset: bool,
+    mult: bool,
+    min: bool,
+}
+
+/// Groups `j0..j1` of one repacked tile against activation rows `m0..m0 + MB`, continuing the
+/// accumulators in `state` (`MB * TILE_VECS`, started at `+0` when `first`).
+///
+/// # Safety
+/// AVX-512 F/BW/VL/DQ (+ VNNI if `VNNI`); `j1 <= ` the pack's groups; rows `m0..m0 + MB` exist in
+/// `x`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)] // `a` and `v` index the accumulators and their inputs
+unsafe fn block<
+    const VNNI: bool,
+    const OFF: bool,
+    const MULT: bool,
+    const MIN: bool,
+    const MB: usize,
+>(
+    pack: &TilePack,
+    x: &ActPack,
+    m0: usize,
+    j0: usize,
+    j1: usize,
+    first: bool,
+    state: &mut [__m512],
+) {
+    const V: usize = TILE_VECS;
+    assert!(
+        state.len() == MB * V && m0 + MB <= x.m && j1 <= x.groups && j1 * 8 * V <= pack.codes.len()
+    );
+    let mut acc = [[_mm512_setzero_ps(); V]; MB];
+    if !first {
+        for (a, acc) in acc.iter_mut().enumerate() {
+            acc.copy_from_slice(&state[a * V..(a + 1) * V]);
+        }
+    }
+    let base = m0 * x.groups;
+    let (wp, sp, mp, np) = (
+        pack.codes.as_ptr(),
+        pack.scale.as_ptr(),
+        pack.mult.as_ptr(),
+        pack.min.as_ptr(),
+    );
+    let (xc, xstart, xscale, xsum) = (
+        x.codes.as_ptr(),
+        x.start.as_ptr(),
+        x.scale.as_ptr(),
+        x.sum.as_ptr(),
+    );
+    for j in j0..j1 {
+        let at = base + j * MB;
+        // SAFETY (all reads below): j < j1 bounds the pack (asserted), and (group j, rows
+        // m0..m0 + MB) of the block at m0 lies inside the activation arrays (m0 + MB <= m,
+        // j < groups).
+        let mut isum = [[_mm512_setzero_si512(); V]; MB];
+        if OFF {
+            for (a, isum) in isum.iter_mut().enumerate() {
+                *isum = [_mm512_set1_epi32(unsafe { *xstart.add(at + a) }); V];
+            }
+        }
+        let codes = unsafe { xc.add(at * GROUP) };
+        let wg = unsafe { wp.add(j * 8 * V) };
+        for t in 0..8 {
+            let wv: [__m512i; V] = std::array::from_fn(|v| unsafe { *wg.add(t * V + v) });
+            for a in 0..MB {
+                let four = unsafe { codes.add(a * GROUP + 4 * t).cast::<i32>().read_unaligned() };
+                let b = _mm512_set1_epi32(four);
+                for v in 0..V {
+                    isum[a][v] = unsafe { dot4::<VNNI>(isum[a][v], wv[v], b) };
+                }
+            }
+        }
+        let sw: [__m512; V] = std::array::from_fn(|v| unsafe { *sp.add(j * V + v) });
+        for a in 0..MB {
+            let sx = _mm512_set1_ps(unsafe { *xscale.add(at + a) });
+            for v in 0..V {
+                let mut s = isum[a][v];
+                if MULT {
+                    s = _mm512_mullo_epi32(s, unsafe { *mp.add(j * V + v) });
+                }
+                acc[a][v] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(sw[v], sx), _mm512_cvtepi32_ps(s), acc[a][v]);
+                if MIN {
+                    let xs = _mm512_set1_ps(unsafe { *xsum.add(at + a) });
+                    let mw = unsafe { *np.add(j * V + v) };
+                    acc[a][v] = _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), xs, acc[a][v]);
+                }
+            }
+        }
+    }
+    for (a, acc) in acc.iter().enumerate() {
+        state[a * V..(a + 1) * V].copy_from_slice(acc);
+    }
+}
+
+/// [`block`] for the step of family `s`, `MB` rows.
+///
+/// # Safety
+/// As [`block`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_for<const VNNI: bool, const MB: usize>(
+    s: Step,
+    pack: &TilePack,
+    x: &ActPack,
+    m0: usize,
+    j0: usize,
+    j1: usize,
+    first: bool,
+    state: &mut [__m512],
+) {
+    // SAFETY (every arm): the caller's contract.
+    unsafe {
+        match (s.offset, s.mult, s.min) {
+            (_, false, false) => {
+                block::<VNNI, true, false, false, MB>(pack, x, m0, j0, j1, first, state)
+            }
+            (_, true, false) => {
+                block::<VNNI, true, true, false, MB>(pack, x, m0, j0, j1, first, state)
+            }
+            (false, false, true) => {
+                block::<VNNI, false, false, true, MB>(pack, x, m0, j0, j1, first, state)
+            }
+            (false, true, true) => {
+                block::<VNNI, false, true, true, MB>(pack, x, m0, j0, j1, first, state)
+            }
+            // No family has these yet; the start and the multiplier are exact when unused
+            // (`-0 * xsum`, x1).
+            (_, _, true) => block::<VNNI, true, true, true, MB>(pack, x, m0, j0, j1, first, state),
+        }
+    }
+}
+
+/// Integer-path rows for `xq.m() >= MIN_ACT_ROWS`: same bits as the general loop.
+///
+/// # Safety
+/// AVX-512 F/BW/VL/DQ (+ VNNI if `VNNI`), AVX2, FMA, F16C; `out.len() == xq.m() * rows.len()`,
+/// `xq.k() == w.k()`, rows inside `w`.
+#[inline(always)]
+pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
+    w: &WeightView,
+    xq: &QuantizedActivations,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let n = rows.len();
+    let m_count = xq.m();
+    let groups = xq.groups();
+    let x = ActPack::new(xq, C::OFFSET);
+    let step = Step {
+        offset: C::OFFSET != 0,
+        mult: C::HAS_MULT,
+        min: C::HAS_MIN,
+    };
+    // SAFETY: the caller runs AVX-512 F.
+    let mut pack = unsafe { TilePack::new(groups) };
+    let mut state = vec![_mm512_setzero_ps(); m_count * TILE_VECS];
+    let tile_rows = TILE_VECS * ROWS;
+    for tile in (0..n).step_by(tile_rows) {
+        // SAFETY: rows.start + tile < rows.end <= w.rows(); `pack` is sized for `groups`.
+        unsafe { repack::<C>(w, rows.start + tile, rows.end, &mut pack) };
+        // The next tile's bytes: from its first row's start to the start of the row after it
+        // (or the tensor's end).
+        let next = (rows.start + tile + tile_rows).min(rows.end);
+        let next_end = (next + tile_rows).min(rows.end);
+        let byte_at = |r: usize| {
+            if r < w.rows() {
+                w.row_start(r)
+            } else {
+                w.bytes().len()
+            }
+        };
+        let mut prefetch = NextTile::new(
+            w,
+            byte_at(next),
+            byte_at(next_end),
+            groups.div_ceil(CHUNK_GROUPS) * m_count.div_ceil(ACT_ROWS),
+        );
+        for j0 in (0..groups).step_by(CHUNK_GROUPS) {
+            let j1 = groups.min(j0 + CHUNK_GROUPS);
+            let first = j0 == 0;
+            for (m0, nb) in act_blocks(m_count) {
+                prefetch.step();
+                let st = &mut state[m0 * TILE_VECS..(m0 + nb) * TILE_VECS];
+                // SAFETY (every arm): the block's rows m0..m0 + nb exist, j1 <= groups.
+                unsafe {
+                    match nb {
+                        ACT_ROWS => {
+                            block_for::<VNNI, ACT_ROWS>(step, &pack, &x, m0, j0, j1, first, st)
+                        }
+                        4 => block_for::<VNNI, 4>(step, &pack, &x, m0, j0, j1, first, st),
+                        3 => block_for::<VNNI, 3>(step, &pack, &x, m0, j0, j1, first, st),
+                        2 => block_for::<VNNI, 2>(step, &pack, &x, m0, j0, j1, first, st),
+                        _ => block_for::<VNNI, 1>(step, &pack, &x, m0, j0, j1, first, st),
+                    }
+                }
+            }
+        }
+        for v in 0..TILE_VECS {
+            let col = tile + v * ROWS;
+            if col >= n {
+                break;
+            }
+            let nr = ROWS.min(n - col);
+            let mask: __mmask16 = ((1u32 << nr) - 1) as u16;
+            for m in 0..m_count {
+                let dst = &mut out[m * n + col..m * n + col + nr];
+                // SAFETY: `dst` has `nr` elements and the mask covers exactly `nr` lanes.
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, state[m * TILE_VECS + v]) };
+            }
+        }
+    }
+}
