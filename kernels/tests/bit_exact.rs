@@ -7,40 +7,11 @@
 
 use proptest::prelude::*;
 use tessera_format::{Encoding, Path};
-use tessera_kernels::{
-    available_isas, kernels, kernels_for, Isa, Kernels, QuantizedActivations, WeightView,
-};
+use tessera_kernels::{kernels, Isa, QuantizedActivations, WeightView};
 use tessera_reference as reference;
 
-/// The tiers under test: the forced one if `TESSERA_ISA` is set, else all available here.
-fn tiers() -> Vec<&'static Kernels> {
-    match std::env::var("TESSERA_ISA") {
-        Ok(name) if !name.is_empty() => {
-            vec![kernels().expect("TESSERA_ISA names a tier this CPU runs")]
-        }
-        _ => available_isas()
-            .into_iter()
-            .map(|i| kernels_for(i).unwrap())
-            .collect(),
-    }
-}
-
-/// A small deterministic generator (xorshift64*), so failures replay from the printed seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-}
+mod common;
+use common::{tiers, Rng};
 
 /// Random dense bytes of a `rows x k` tensor, with special scale values planted in some block
 /// headers and some blocks replaced by the encoding's zero block (so sparsifying drops them).

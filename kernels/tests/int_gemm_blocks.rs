@@ -8,37 +8,11 @@
 //! With `TESSERA_ISA` set, only that tier is exercised (as in `bit_exact.rs`).
 
 use tessera_format::{Encoding, Path};
-use tessera_kernels::{available_isas, kernels, kernels_for, Kernels, WeightView};
+use tessera_kernels::WeightView;
 use tessera_reference as reference;
 
-fn tiers() -> Vec<&'static Kernels> {
-    match std::env::var("TESSERA_ISA") {
-        Ok(name) if !name.is_empty() => {
-            vec![kernels().expect("TESSERA_ISA names a tier this CPU runs")]
-        }
-        _ => available_isas()
-            .into_iter()
-            .map(|i| kernels_for(i).unwrap())
-            .collect(),
-    }
-}
-
-/// xorshift64*, so failures replay from the printed seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-}
+mod common;
+use common::{tiers, Rng};
 
 /// How the weight blocks are filled.
 #[derive(Clone, Copy, Debug)]
