@@ -15,8 +15,8 @@
 //! `-OFFSET * xsum`, so the offset codes need no subtraction later), the integer sub-scale, then
 //! `acc = fma(sw * sx, f32(isum), acc)` and the affine term, groups in increasing order. Lanes of
 //! omitted sparse blocks and of rows past the tensor's end get scale and min 0: their fmas add
-//! `+-0` to an accumulator that is never `-0` on this path (it starts at `+0`, and a sum is `-0`
-//! only when both terms are), so they change nothing.
+//! `+-0` to an accumulator that is never `-0` on this path (it starts at `+0`, and a product of a
+//! nonzero float and a nonzero integer cannot round to zero), so they change nothing.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
