@@ -11,7 +11,7 @@ use tessera_kernels::{kernels, Isa, QuantizedActivations, WeightView};
 use tessera_reference as reference;
 
 mod common;
-use common::{tiers, Rng};
+use common::{same_bits, tiers, Rng};
 
 /// Random dense bytes of a `rows x k` tensor, with special scale values planted in some block
 /// headers and some blocks replaced by the encoding's zero block (so sparsifying drops them).
@@ -83,22 +83,6 @@ fn activations(m: usize, k: usize, rng: &mut Rng, non_finite: bool) -> Vec<f32> 
         }
     }
     x
-}
-
-fn same_bits(a: &[f32], b: &[f32]) -> Result<(), String> {
-    if a.len() != b.len() {
-        return Err(format!("length {} vs {}", a.len(), b.len()));
-    }
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        if !(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())) {
-            return Err(format!(
-                "element {i}: {x:e} ({:#010x}) vs reference {y:e} ({:#010x})",
-                x.to_bits(),
-                y.to_bits()
-            ));
-        }
-    }
-    Ok(())
 }
 
 struct Case {

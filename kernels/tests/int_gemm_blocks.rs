@@ -12,7 +12,7 @@ use tessera_kernels::WeightView;
 use tessera_reference as reference;
 
 mod common;
-use common::{tiers, Rng};
+use common::{same_bits, tiers, Rng};
 
 /// How the weight blocks are filled.
 #[derive(Clone, Copy, Debug)]
@@ -87,22 +87,6 @@ fn activations(m: usize, k: usize, saturate: bool, rng: &mut Rng) -> Vec<f32> {
         x[i] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][rng.below(3) as usize];
     }
     x
-}
-
-fn same_bits(a: &[f32], b: &[f32]) -> Result<(), String> {
-    if a.len() != b.len() {
-        return Err(format!("length {} vs {}", a.len(), b.len()));
-    }
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        if !(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())) {
-            return Err(format!(
-                "element {i}: {x:e} ({:#010x}) vs reference {y:e} ({:#010x})",
-                x.to_bits(),
-                y.to_bits()
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -34,3 +34,21 @@ impl Rng {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 }
+
+/// `Ok` if `a` and `b` have the same bits everywhere (every NaN equal to every NaN), else the
+/// first difference.
+pub fn same_bits(a: &[f32], b: &[f32]) -> Result<(), String> {
+    if a.len() != b.len() {
+        return Err(format!("length {} vs {}", a.len(), b.len()));
+    }
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if !(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())) {
+            return Err(format!(
+                "element {i}: {x:e} ({:#010x}) vs reference {y:e} ({:#010x})",
+                x.to_bits(),
+                y.to_bits()
+            ));
+        }
+    }
+    Ok(())
+}
