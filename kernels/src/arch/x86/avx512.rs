@@ -198,6 +198,24 @@ struct Strided {
     stride4: usize,
 }
 
+impl Strided {
+    /// Block `b` of the 16 dense rows from `row0` of `w`. Only a row's last block can be short,
+    /// so block `b` starts `b` full blocks into every row.
+    ///
+    /// # Safety
+    /// `w` is dense with rows `row0..row0 + 16`, and `b` is below its blocks per row.
+    #[inline(always)]
+    unsafe fn dense_block<C: Codec>(w: &WeightView, row0: usize, b: usize) -> Strided {
+        let off = b * (C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES);
+        let base = w.bytes().as_ptr();
+        Strided {
+            // SAFETY: block `b` of each row starts inside `bytes` (the view checked its length).
+            base: std::array::from_fn(|a| unsafe { base.add(w.row_start(row0 + a) + off) }),
+            stride4: w.row_start(row0 + 4) - w.row_start(row0),
+        }
+    }
+}
+
 impl TileRows for Strided {
     #[inline(always)]
     unsafe fn at(&self, r: usize, off: usize) -> *const u8 {
@@ -678,10 +696,10 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
     let base = w.bytes().as_ptr();
     let len = w.bytes().len();
-    let starts: [usize; INT_ROWS] = std::array::from_fn(|r| w.row_start(row0 + r));
+    let start = w.row_start(row0);
     // The next tile's stretch, and how many of its lines to prefetch per group.
-    let tile_bytes = w.row_start(row0 + INT_ROWS) - starts[0];
-    let next_start = (starts[0] + tile_bytes).min(len);
+    let tile_bytes = w.row_start(row0 + INT_ROWS) - start;
+    let next_start = (start + tile_bytes).min(len);
     let next_end = (next_start + tile_bytes).min(len);
     let next_lines = (next_end - next_start).div_ceil(64);
     let lines_per_group = next_lines.div_ceil(groups);
@@ -692,14 +710,9 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     let mut next = base.wrapping_add(next_start);
     let next_stop = base.wrapping_add(next_end);
     let mut acc = _mm512_setzero_ps();
-    let stride4 = starts[4] - starts[0];
     for b in 0..blocks {
-        let off = b * block_bytes;
-        // SAFETY: block `b` of every row starts inside `bytes` (the view checked its length).
-        let ptrs = Strided {
-            base: std::array::from_fn(|a| unsafe { base.add(starts[a] + off) }),
-            stride4,
-        };
+        // SAFETY: the 16 rows exist and are dense; `b` is a block of the row.
+        let ptrs = unsafe { Strided::dense_block::<C>(w, row0, b) };
         let first = b * C::GROUPS_PER_BLOCK;
         let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
         // SAFETY: every row's block `b` is stored.

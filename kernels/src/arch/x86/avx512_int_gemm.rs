@@ -138,18 +138,9 @@ unsafe fn repack<C: Codec>(w: &WeightView, row0: usize, end: usize, pack: &mut T
             // 16 dense rows: block `b` of row `first_row + r` is at a fixed stride (only a row's
             // last block can be short), so the rows are addressed as 4 bases plus a scaled
             // stride, and every header is present.
-            let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
-            let base = w.bytes().as_ptr();
-            let starts: [usize; 4] = std::array::from_fn(|a| w.row_start(first_row + a));
-            let stride4 = w.row_start(first_row + 4) - starts[0];
             for b in 0..blocks {
-                let off = b * block_bytes;
-                // SAFETY: block `b` of every row starts inside `bytes` (the view checked its
-                // length); the 16 rows exist.
-                let ptrs = Strided {
-                    base: std::array::from_fn(|a| unsafe { base.add(starts[a] + off) }),
-                    stride4,
-                };
+                // SAFETY: the 16 rows exist and are dense; `b` is a block of the row.
+                let ptrs = unsafe { Strided::dense_block::<C>(w, first_row, b) };
                 let first = b * C::GROUPS_PER_BLOCK;
                 let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
                 // SAFETY: every row's block `b` is stored.
