@@ -1,9 +1,12 @@
 //! Runs one kernel in a loop for profiling (`perf record`):
 //! `profile <encoding> <m> <n> <k> <iters> [float|int] [copies]`. With `copies` > 1 the call cycles
 //! through that many weight matrices (e.g. 4 x 14336 x 4096 to stream from DRAM).
-//! `TESSERA_PROFILE_RANDOM_EXP=1`: see below.
+//! `TESSERA_PROFILE_RANDOM_EXP=1`: see below. `TESSERA_PROFILE_THREADS=n`: `par_gemm` on an
+//! n-thread pool from f32 activations (quantization included, as in the bench table), wall time.
 
-use tessera_benches::{median_cpu_secs, random_activations, random_bytes, weight_bytes};
+use tessera_benches::{
+    median_cpu_secs, median_secs, random_activations, random_bytes, weight_bytes,
+};
 use tessera_format::{Encoding, Path};
 use tessera_kernels::{kernels, QuantizedActivations, WeightView};
 
@@ -40,15 +43,31 @@ fn main() {
     let x = random_activations(m * k, 3);
     let xq = QuantizedActivations::new(&x, m, k).expect("activations");
     let kern = kernels().expect("kernels");
-    let secs = median_cpu_secs(iters, || {
-        let view = &views[next % views.len()];
-        next += 1;
-        if float {
-            std::hint::black_box(kern.gemm(view, &x, m, Path::Float).expect("gemm"));
-        } else {
-            std::hint::black_box(kern.gemm_quantized(view, &xq).expect("gemm"));
-        }
-    });
+    let path = if float { Path::Float } else { Path::Integer };
+    let threads: Option<usize> = std::env::var("TESSERA_PROFILE_THREADS")
+        .ok()
+        .map(|t| t.parse().expect("TESSERA_PROFILE_THREADS"));
+    let secs = if let Some(threads) = threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        median_secs(iters, || {
+            let view = &views[next % views.len()];
+            next += 1;
+            pool.install(|| std::hint::black_box(kern.par_gemm(view, &x, m, path).expect("gemm")));
+        })
+    } else {
+        median_cpu_secs(iters, || {
+            let view = &views[next % views.len()];
+            next += 1;
+            if float {
+                std::hint::black_box(kern.gemm(view, &x, m, Path::Float).expect("gemm"));
+            } else {
+                std::hint::black_box(kern.gemm_quantized(view, &xq).expect("gemm"));
+            }
+        })
+    };
     println!(
         "{} {e} m={m} n={n} k={k}: {:.3} ms, {:.1} GOPS, {:.2} GB/s weights",
         kern.isa(),

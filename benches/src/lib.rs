@@ -88,3 +88,58 @@ pub fn median_cpu_secs(batch: usize, mut f: impl FnMut()) -> f64 {
     t.sort_by(f64::total_cmp);
     t[t.len() / 2]
 }
+
+/// This machine's limits, measured in the calling process. Single-thread figures use this
+/// thread's on-CPU time (robust to other load on a shared machine; DRAM bandwidth is still shared
+/// with whatever else runs); the 2-thread peaks are wall time with both threads running the probe
+/// at once, so they show how far the two vCPUs really scale, whatever they are mapped to.
+pub struct Limits {
+    /// Bytes per second, one thread streaming a buffer far larger than L3.
+    pub dram: f64,
+    /// int8 operations per second (a multiply-accumulate is 2), one thread.
+    pub int8: f64,
+    /// f32 operations per second (an FMA is 2), one thread.
+    pub fma: f64,
+    /// int8 operations per second, two threads at once (wall time).
+    pub int8_2t: f64,
+    /// f32 operations per second, two threads at once (wall time).
+    pub fma_2t: f64,
+}
+
+impl Limits {
+    /// Runs the probes of `tessera_kernels::probe` (a few seconds).
+    pub fn measure() -> Limits {
+        use tessera_kernels::probe;
+        let buf = random_bytes(512 << 20, 1);
+        let dram = buf.len() as f64
+            / median_cpu_secs(1, || {
+                std::hint::black_box(probe::read_pass(&buf));
+            });
+        let iters = 20_000_000;
+        let one = |work: fn(usize) -> Option<f64>| {
+            let ops = work(1).map(|one| one * iters as f64).unwrap_or(f64::NAN);
+            ops / median_cpu_secs(1, || {
+                std::hint::black_box(work(iters));
+            })
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("thread pool");
+        let two = |work: fn(usize) -> Option<f64>| {
+            let ops = work(1)
+                .map(|one| 2.0 * one * iters as f64)
+                .unwrap_or(f64::NAN);
+            ops / median_secs(3, || {
+                pool.broadcast(|_| std::hint::black_box(work(iters)));
+            })
+        };
+        Limits {
+            dram,
+            int8: one(probe::int8_dot_work),
+            fma: one(probe::f32_fma_work),
+            int8_2t: two(probe::int8_dot_work),
+            fma_2t: two(probe::f32_fma_work),
+        }
+    }
+}

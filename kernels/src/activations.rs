@@ -1,6 +1,9 @@
 //! Activation quantization for the integer path (SPEC.md, "Integer path"): each row of X
 //! is cut into groups of 32 and each group becomes int8 codes, an f32 scale and the codes' sum.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use tessera_format::GROUP;
 
 /// `m` rows of quantized activations, each padded with zero codes to a whole number of groups.
@@ -12,7 +15,7 @@ use tessera_format::GROUP;
 /// assert_eq!(xq.scales(0)[0], 2.0 / 127.0);
 /// assert_eq!(xq.sums(0)[0], 64 - 127 + 32);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct QuantizedActivations {
     m: usize,
     k: usize,
@@ -21,11 +24,61 @@ pub struct QuantizedActivations {
     scales: Vec<f32>,
     sums: Vec<i32>,
     non_finite: Vec<bool>,
+    /// The row-blocked copy a many-row gemm kernel reads, built by the first call that needs it
+    /// and shared by every later call and thread (`par_gemm`'s row chunks, a runtime's own
+    /// threads, several weight matrices): built per call, it cost each chunk a pass over all of X.
+    row_blocks: OnceLock<RowBlocks>,
+}
+
+impl PartialEq for QuantizedActivations {
+    /// Equal quantized values; whether a kernel has cached its layout does not matter.
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.m,
+            self.k,
+            &self.codes,
+            &self.scales,
+            &self.sums,
+            &self.non_finite,
+        ) == (
+            other.m,
+            other.k,
+            &other.codes,
+            &other.scales,
+            &other.sums,
+            &other.non_finite,
+        )
+    }
 }
 
 impl QuantizedActivations {
     /// Quantizes `m` rows of `k` values (`x.len() == m * k`), bit-identical to the reference.
     pub fn new(x: &[f32], m: usize, k: usize) -> Result<Self, crate::KernelError> {
+        let mut out = Self::zeroed(x, m, k)?;
+        let (codes, scales, sums, non_finite) = out.parts_mut();
+        fill_rows(x, k, codes, scales, sums, non_finite);
+        Ok(out)
+    }
+
+    /// [`Self::new`] with the rows split over rayon's thread pool (the same bits).
+    pub(crate) fn new_par(x: &[f32], m: usize, k: usize) -> Result<Self, crate::KernelError> {
+        use rayon::prelude::*;
+        let mut out = Self::zeroed(x, m, k)?;
+        let groups = out.groups;
+        // Chunks of rows big enough to amortize a task (~64 KiB of activations).
+        let rows = (16384 / k).max(1);
+        let (codes, scales, sums, non_finite) = out.parts_mut();
+        x.par_chunks(rows * k)
+            .zip(codes.par_chunks_mut(rows * groups * GROUP))
+            .zip(scales.par_chunks_mut(rows * groups))
+            .zip(sums.par_chunks_mut(rows * groups))
+            .zip(non_finite.par_chunks_mut(rows))
+            .for_each(|((((x, c), s), q), n)| fill_rows(x, k, c, s, q, n));
+        Ok(out)
+    }
+
+    /// Checks the shape and allocates zero codes for `m` rows of `k`.
+    fn zeroed(x: &[f32], m: usize, k: usize) -> Result<Self, crate::KernelError> {
         if k == 0 {
             // With k = 0 nothing in `x` bounds `m`, which sizes the per-row state below.
             return Err(crate::KernelError::EmptyRows {
@@ -34,7 +87,7 @@ impl QuantizedActivations {
         }
         check_len("activations", x, m, k)?;
         let groups = k.div_ceil(GROUP);
-        let mut out = QuantizedActivations {
+        Ok(QuantizedActivations {
             m,
             k,
             groups,
@@ -42,47 +95,17 @@ impl QuantizedActivations {
             scales: vec![0.0; m * groups],
             sums: vec![0; m * groups],
             non_finite: vec![false; m],
-        };
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-        {
-            // SAFETY: this CPU has the features the function is compiled for.
-            unsafe { out.fill_avx512(x) };
-            return Ok(out);
-        }
-        out.fill(x);
-        Ok(out)
+            row_blocks: OnceLock::new(),
+        })
     }
 
-    /// Quantizes every group of `x` into `self` (sized by `new`). The same IEEE operations on
-    /// every target; only how many lanes the compiler uses differs.
-    #[inline(always)]
-    fn fill(&mut self, x: &[f32]) {
-        let (k, groups) = (self.k, self.groups);
-        for row in 0..self.m {
-            let xs = &x[row * k..(row + 1) * k];
-            for (j, chunk) in xs.chunks(GROUP).enumerate() {
-                let at = row * groups + j;
-                let codes = &mut self.codes[at * GROUP..at * GROUP + chunk.len()];
-                let (scale, sum) = quantize_group(chunk, codes);
-                self.scales[at] = scale;
-                self.sums[at] = sum;
-                // Only a group with a NaN or an infinity gets a NaN scale.
-                self.non_finite[row] |= scale.is_nan();
-            }
-        }
-    }
-
-    /// [`Self::fill`] vectorized 16 lanes wide (the same bits: division, rounding and clamping
-    /// are exact per lane).
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512 F and BW.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw")]
-    unsafe fn fill_avx512(&mut self, x: &[f32]) {
-        self.fill(x);
+    fn parts_mut(&mut self) -> (&mut [i8], &mut [f32], &mut [i32], &mut [bool]) {
+        (
+            &mut self.codes,
+            &mut self.scales,
+            &mut self.sums,
+            &mut self.non_finite,
+        )
     }
 
     /// Rows.
@@ -112,6 +135,136 @@ impl QuantizedActivations {
     /// True if row `r` held a NaN or an infinity (its outputs are all NaN).
     pub fn is_non_finite(&self, r: usize) -> bool {
         self.non_finite[r]
+    }
+
+    /// These activations in blocks of `rows_per_block` rows (see [`RowBlocks`]). Cached: the
+    /// first call builds them, later calls with the same block height share them.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX-512 gemm, so far
+    pub(crate) fn row_blocks(&self, rows_per_block: usize) -> Cow<'_, RowBlocks> {
+        let cached = self
+            .row_blocks
+            .get_or_init(|| RowBlocks::new(self, rows_per_block));
+        if cached.rows_per_block == rows_per_block {
+            Cow::Borrowed(cached)
+        } else {
+            Cow::Owned(RowBlocks::new(self, rows_per_block))
+        }
+    }
+}
+
+/// Quantized activations regrouped for a kernel that runs a block of rows against each weight
+/// group: blocks of `rows_per_block` rows (the last one shorter), each block group-major, so a
+/// block streams through one contiguous stretch. Group `j` of row `a` of the block starting at
+/// row `m0` with `nb` rows is entry `m0 * groups + j * nb + a`; per entry 32 codes, `sx`, and the
+/// codes' sum as i32 and as f32.
+#[derive(Clone, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) struct RowBlocks {
+    pub rows_per_block: usize,
+    pub m: usize,
+    pub groups: usize,
+    pub codes: Vec<i8>,
+    pub scale: Vec<f32>,
+    pub isum: Vec<i32>,
+    pub fsum: Vec<f32>,
+}
+
+impl RowBlocks {
+    fn new(xq: &QuantizedActivations, rows_per_block: usize) -> Self {
+        let (m, groups) = (xq.m, xq.groups);
+        let mut x = RowBlocks {
+            rows_per_block,
+            m,
+            groups,
+            codes: vec![0; m * groups * GROUP],
+            scale: vec![0.0; m * groups],
+            isum: vec![0; m * groups],
+            fsum: vec![0.0; m * groups],
+        };
+        for (m0, nb) in x.blocks() {
+            for a in 0..nb {
+                let row = m0 + a;
+                let (sums, scales) = (xq.sums(row), xq.scales(row));
+                for (j, chunk) in xq.codes(row).chunks_exact(GROUP).enumerate() {
+                    let at = m0 * groups + j * nb + a;
+                    x.codes[at * GROUP..(at + 1) * GROUP].copy_from_slice(chunk);
+                    x.scale[at] = scales[j];
+                    x.isum[at] = sums[j];
+                    x.fsum[at] = sums[j] as f32;
+                }
+            }
+        }
+        x
+    }
+
+    /// The blocks as (first row, rows).
+    pub fn blocks(&self) -> impl Iterator<Item = (usize, usize)> {
+        let (m, r) = (self.m, self.rows_per_block);
+        (0..m).step_by(r).map(move |m0| (m0, r.min(m - m0)))
+    }
+}
+
+/// Quantizes whole rows of `k` values from `x` into the matching slices of codes, scales, sums
+/// and non-finite flags, with the widest vector build this CPU runs.
+fn fill_rows(
+    x: &[f32],
+    k: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+    sums: &mut [i32],
+    non_finite: &mut [bool],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+    {
+        // SAFETY: this CPU has the features the function is compiled for.
+        unsafe { fill_rows_avx512(x, k, codes, scales, sums, non_finite) };
+        return;
+    }
+    fill_rows_portable(x, k, codes, scales, sums, non_finite);
+}
+
+/// [`fill_rows_portable`] vectorized 16 lanes wide (the same bits: division, rounding and
+/// clamping are exact per lane).
+///
+/// # Safety
+/// The CPU must have AVX-512 F and BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn fill_rows_avx512(
+    x: &[f32],
+    k: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+    sums: &mut [i32],
+    non_finite: &mut [bool],
+) {
+    fill_rows_portable(x, k, codes, scales, sums, non_finite);
+}
+
+/// The same IEEE operations on every target; only how many lanes the compiler uses differs.
+#[inline(always)]
+fn fill_rows_portable(
+    x: &[f32],
+    k: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+    sums: &mut [i32],
+    non_finite: &mut [bool],
+) {
+    let groups = k.div_ceil(GROUP);
+    for (row, flag) in non_finite.iter_mut().enumerate() {
+        let xs = &x[row * k..(row + 1) * k];
+        for (j, chunk) in xs.chunks(GROUP).enumerate() {
+            let at = row * groups + j;
+            let codes = &mut codes[at * GROUP..at * GROUP + chunk.len()];
+            let (scale, sum) = quantize_group(chunk, codes);
+            scales[at] = scale;
+            sums[at] = sum;
+            // Only a group with a NaN or an infinity gets a NaN scale.
+            *flag |= scale.is_nan();
+        }
     }
 }
 

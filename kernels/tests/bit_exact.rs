@@ -331,23 +331,76 @@ proptest! {
 
 #[test]
 fn thread_count_does_not_change_bits() {
+    // m = 3 splits the output rows over the threads; m = 200 and 301 (with 2 and 3 threads) are
+    // past `par_gemm`'s threshold for splitting the activation rows instead, in unequal bands.
     let e = Encoding::IntSuper { bits: 4 };
-    let (rows, k, m) = (100, 320, 3);
+    let (rows, k) = (100, 320);
     let mut rng = Rng(7);
     let bytes = weight_bytes(e, rows, k, &mut rng, 0);
-    let x = activations(m, k, &mut rng, false);
     let view = WeightView::new(e, rows, k, &bytes).unwrap();
-    for kern in tiers() {
-        for path in [Path::Integer, Path::Float] {
-            let one = kern.gemm(&view, &x, m, path).unwrap();
-            for threads in [1, 2, 3] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let par = pool.install(|| kern.par_gemm(&view, &x, m, path)).unwrap();
-                same_bits(&par, &one).unwrap();
+    for m in [3, 200, 301] {
+        let x = activations(m, k, &mut rng, m > 3);
+        for kern in tiers() {
+            for path in [Path::Integer, Path::Float] {
+                let one = kern.gemm(&view, &x, m, path).unwrap();
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let par = pool.install(|| kern.par_gemm(&view, &x, m, path)).unwrap();
+                    same_bits(&par, &one)
+                        .unwrap_or_else(|s| panic!("m={m} threads={threads} {path:?}: {s}"));
+                }
             }
+        }
+    }
+}
+
+#[test]
+fn quantized_activations_shared_by_encodings_and_threads() {
+    // One `QuantizedActivations` serves weights of different encodings (whose codes carry
+    // different offsets) and calls on several threads at once; the gemm kernels keep a copy of
+    // it laid out for themselves, and that copy must serve every one of these calls.
+    let (rows, k, m) = (48, 320, 13);
+    let mut rng = Rng(11);
+    let x = activations(m, k, &mut rng, true);
+    let encodings = [
+        Encoding::IntSym { bits: 8 },
+        Encoding::IntSym { bits: 4 },
+        Encoding::IntSuper { bits: 4 },
+        Encoding::IntSym { bits: 3 },
+    ];
+    let weights: Vec<Vec<u8>> = encodings
+        .iter()
+        .map(|&e| weight_bytes(e, rows, k, &mut rng, 0))
+        .collect();
+    for kern in tiers() {
+        let xq = QuantizedActivations::new(&x, m, k).unwrap();
+        let results: Vec<Vec<f32>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = encodings
+                .iter()
+                .zip(&weights)
+                .map(|(&e, bytes)| {
+                    let xq = &xq;
+                    scope.spawn(move || {
+                        let view = WeightView::new(e, rows, k, bytes).unwrap();
+                        kern.gemm_quantized(&view, xq).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for ((&e, bytes), got) in encodings.iter().zip(&weights).zip(&results) {
+            let rw = reference::Weights {
+                encoding: e,
+                rows,
+                k,
+                bytes,
+                sparse: false,
+            };
+            let want = reference::matmul(&rw, &x, m, Path::Integer).unwrap();
+            same_bits(got, &want).unwrap_or_else(|s| panic!("{e} tier={}: {s}", kern.isa()));
         }
     }
 }

@@ -5,7 +5,9 @@
 //! bound by loads, not by `vpdpbusd`. Here each tile of `TILE_VECS x 16` weight rows is first
 //! repacked over all of K into a per-call scratch buffer (the parent's dot layout: per group 8
 //! zmm of 16 rows x 4 codes per n-vector, plus the per-group scale, sub-scale and min vectors).
-//! Then, for every block of `ACT_ROWS` activation rows, the groups of one K chunk run with the
+//! The activations come blocked by `ACT_ROWS` rows ([`QuantizedActivations::row_blocks`], built
+//! once and shared by every call and thread that uses the same activations). Then, for every
+//! block of `ACT_ROWS` activation rows, the groups of one K chunk run with the
 //! `ACT_ROWS x TILE_VECS` float accumulators in registers: every activation broadcast feeds
 //! `TILE_VECS` `vpdpbusd` and every weight load `ACT_ROWS`. K is cut into chunks whose repacked
 //! weights stay in L1 while all activation blocks pass over them (accumulators saved between
@@ -24,6 +26,7 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::{dot4, tile_group, tile_head, Strided, TileGroup, ZERO_BLOCK};
+use crate::activations::RowBlocks;
 use crate::codec::Codec;
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
@@ -38,54 +41,6 @@ const ACT_ROWS: usize = 5;
 const CHUNK_GROUPS: usize = 32;
 
 const ROWS: usize = 16;
-
-/// The quantized activations in blocks of activation rows (see [`act_blocks`]), each block
-/// group-major: group `j` of row `a` of the block starting at row `m0` with `nb` rows is at
-/// `m0 * groups + j * nb + a`, so a block streams through one contiguous stretch. Per (group,
-/// row): 32 codes, the i32 start of the group's sum (`-OFFSET * xsum`), `sx` and `f32(xsum)`.
-struct ActPack {
-    codes: Vec<i8>,
-    start: Vec<i32>,
-    scale: Vec<f32>,
-    sum: Vec<f32>,
-    m: usize,
-    groups: usize,
-}
-
-/// The activation blocks: `ACT_ROWS` rows each, the last one shorter.
-fn act_blocks(m: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..m)
-        .step_by(ACT_ROWS)
-        .map(move |m0| (m0, ACT_ROWS.min(m - m0)))
-}
-
-impl ActPack {
-    fn new(xq: &QuantizedActivations, offset: i32) -> Self {
-        let (m, groups) = (xq.m(), xq.groups());
-        let mut x = ActPack {
-            codes: vec![0; m * groups * GROUP],
-            start: vec![0; m * groups],
-            scale: vec![0.0; m * groups],
-            sum: vec![0.0; m * groups],
-            m,
-            groups,
-        };
-        for (m0, nb) in act_blocks(m) {
-            for a in 0..nb {
-                let row = m0 + a;
-                let (sums, scales) = (xq.sums(row), xq.scales(row));
-                for (j, chunk) in xq.codes(row).chunks_exact(GROUP).enumerate() {
-                    let at = m0 * groups + j * nb + a;
-                    x.codes[at * GROUP..(at + 1) * GROUP].copy_from_slice(chunk);
-                    x.start[at] = -offset * sums[j];
-                    x.scale[at] = scales[j];
-                    x.sum[at] = sums[j] as f32;
-                }
-            }
-        }
-        x
-    }
-}
 
 /// One tile's weights over all of K in the dot layout. Group `j`, code dword `t`, n-vector `v`:
 /// `codes[(j * 8 + t) * TILE_VECS + v]`; `scale`, `mult`, `min` at `j * TILE_VECS + v`.
@@ -245,7 +200,8 @@ unsafe fn block<
     const MB: usize,
 >(
     pack: &TilePack,
-    x: &ActPack,
+    x: &RowBlocks,
+    offset: i32,
     m0: usize,
     j0: usize,
     j1: usize,
@@ -269,11 +225,11 @@ unsafe fn block<
         pack.mult.as_ptr(),
         pack.min.as_ptr(),
     );
-    let (xc, xstart, xscale, xsum) = (
+    let (xc, xisum, xscale, xsum) = (
         x.codes.as_ptr(),
-        x.start.as_ptr(),
+        x.isum.as_ptr(),
         x.scale.as_ptr(),
-        x.sum.as_ptr(),
+        x.fsum.as_ptr(),
     );
     for j in j0..j1 {
         let at = base + j * MB;
@@ -283,7 +239,9 @@ unsafe fn block<
         let mut isum = [[_mm512_setzero_si512(); V]; MB];
         if OFF {
             for (a, isum) in isum.iter_mut().enumerate() {
-                *isum = [_mm512_set1_epi32(unsafe { *xstart.add(at + a) }); V];
+                // The offset codes' excess, `offset * xsum`, subtracted up front (exact: |xsum|
+                // <= 32 * 127 and offset <= 128).
+                *isum = [_mm512_set1_epi32(-offset * unsafe { *xisum.add(at + a) }); V];
             }
         }
         let codes = unsafe { xc.add(at * GROUP) };
@@ -330,7 +288,8 @@ unsafe fn block<
 unsafe fn block_for<const VNNI: bool, const MB: usize>(
     s: Step,
     pack: &TilePack,
-    x: &ActPack,
+    x: &RowBlocks,
+    offset: i32,
     m0: usize,
     j0: usize,
     j1: usize,
@@ -341,20 +300,22 @@ unsafe fn block_for<const VNNI: bool, const MB: usize>(
     unsafe {
         match (s.offset, s.mult, s.min) {
             (_, false, false) => {
-                block::<VNNI, true, false, false, MB>(pack, x, m0, j0, j1, first, state)
+                block::<VNNI, true, false, false, MB>(pack, x, offset, m0, j0, j1, first, state)
             }
             (_, true, false) => {
-                block::<VNNI, true, true, false, MB>(pack, x, m0, j0, j1, first, state)
+                block::<VNNI, true, true, false, MB>(pack, x, offset, m0, j0, j1, first, state)
             }
             (false, false, true) => {
-                block::<VNNI, false, false, true, MB>(pack, x, m0, j0, j1, first, state)
+                block::<VNNI, false, false, true, MB>(pack, x, offset, m0, j0, j1, first, state)
             }
             (false, true, true) => {
-                block::<VNNI, false, true, true, MB>(pack, x, m0, j0, j1, first, state)
+                block::<VNNI, false, true, true, MB>(pack, x, offset, m0, j0, j1, first, state)
             }
             // No family has these yet; the start and the multiplier are exact when unused
             // (`-0 * xsum`, x1).
-            (_, _, true) => block::<VNNI, true, true, true, MB>(pack, x, m0, j0, j1, first, state),
+            (_, _, true) => {
+                block::<VNNI, true, true, true, MB>(pack, x, offset, m0, j0, j1, first, state)
+            }
         }
     }
 }
@@ -374,7 +335,7 @@ pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
     let n = rows.len();
     let m_count = xq.m();
     let groups = xq.groups();
-    let x = ActPack::new(xq, C::OFFSET);
+    let x = xq.row_blocks(ACT_ROWS);
     let step = Step {
         offset: C::OFFSET != 0,
         mult: C::HAS_MULT,
@@ -407,19 +368,35 @@ pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
         for j0 in (0..groups).step_by(CHUNK_GROUPS) {
             let j1 = groups.min(j0 + CHUNK_GROUPS);
             let first = j0 == 0;
-            for (m0, nb) in act_blocks(m_count) {
+            for (m0, nb) in x.blocks() {
                 prefetch.step();
                 let st = &mut state[m0 * TILE_VECS..(m0 + nb) * TILE_VECS];
                 // SAFETY (every arm): the block's rows m0..m0 + nb exist, j1 <= groups.
                 unsafe {
                     match nb {
-                        ACT_ROWS => {
-                            block_for::<VNNI, ACT_ROWS>(step, &pack, &x, m0, j0, j1, first, st)
+                        ACT_ROWS => block_for::<VNNI, ACT_ROWS>(
+                            step,
+                            &pack,
+                            &x,
+                            C::OFFSET,
+                            m0,
+                            j0,
+                            j1,
+                            first,
+                            st,
+                        ),
+                        4 => {
+                            block_for::<VNNI, 4>(step, &pack, &x, C::OFFSET, m0, j0, j1, first, st)
                         }
-                        4 => block_for::<VNNI, 4>(step, &pack, &x, m0, j0, j1, first, st),
-                        3 => block_for::<VNNI, 3>(step, &pack, &x, m0, j0, j1, first, st),
-                        2 => block_for::<VNNI, 2>(step, &pack, &x, m0, j0, j1, first, st),
-                        _ => block_for::<VNNI, 1>(step, &pack, &x, m0, j0, j1, first, st),
+                        3 => {
+                            block_for::<VNNI, 3>(step, &pack, &x, C::OFFSET, m0, j0, j1, first, st)
+                        }
+                        2 => {
+                            block_for::<VNNI, 2>(step, &pack, &x, C::OFFSET, m0, j0, j1, first, st)
+                        }
+                        _ => {
+                            block_for::<VNNI, 1>(step, &pack, &x, C::OFFSET, m0, j0, j1, first, st)
+                        }
                     }
                 }
             }
