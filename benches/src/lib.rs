@@ -104,6 +104,12 @@ pub struct Limits {
     pub int8_2t: f64,
     /// f32 operations per second, two threads at once (wall time).
     pub fma_2t: f64,
+    /// int8 operations per second, one thread, of the integer path's per-group step with no
+    /// loads (`probe::int8_gemm_step_work`): plain scale (q4, q8, MX), and with the integer
+    /// sub-scale (q{b}k). The ceiling of a gemm that follows the contract.
+    pub int8_step: f64,
+    /// As `int8_step`, with the integer sub-scale.
+    pub int8_step_sub: f64,
 }
 
 impl Limits {
@@ -134,8 +140,18 @@ impl Limits {
                 pool.broadcast(|_| std::hint::black_box(work(iters)));
             })
         };
+        let step = |mult: bool| {
+            let ops = probe::int8_gemm_step_work(1, mult, false)
+                .map(|one| one * (iters / 2) as f64)
+                .unwrap_or(f64::NAN);
+            ops / median_cpu_secs(1, || {
+                std::hint::black_box(probe::int8_gemm_step_work(iters / 2, mult, false));
+            })
+        };
         Limits {
             dram,
+            int8_step: step(false),
+            int8_step_sub: step(true),
             int8: one(probe::int8_dot_work),
             fma: one(probe::f32_fma_work),
             int8_2t: two(probe::int8_dot_work),

@@ -30,6 +30,34 @@ pub fn int8_dot_work(iters: usize) -> Option<f64> {
     None
 }
 
+/// The integer path's gemm ceiling: `iters` rounds of what a register-blocked kernel must do for
+/// each group of 32 codes, on 10 independent outputs x 16 lanes: 8 `vpdpbusd` into an i32 sum,
+/// then the contract's float step, `acc = fma(sw * sx, f32(isum), acc)` (with `mult`, the sum
+/// times an integer sub-scale first; with `min`, the affine term `acc = fma(mw * sx, xsum, acc)`
+/// too). No loads, no decode: on a CPU whose float multiplies share pipes with `vpdpbusd`, the
+/// step alone keeps a gemm below the int8 peak, and this measures by how much. Returns the int8
+/// operations of the `vpdpbusd`s (a MAC counts as 2), as the kernels' figures count them. `None`
+/// without AVX-512 VNNI.
+pub fn int8_gemm_step_work(iters: usize, mult: bool, min: bool) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512f") {
+        // SAFETY (every arm): the features were just detected.
+        let r = unsafe {
+            match (mult, min) {
+                (false, false) => x86::gemm_step_loop::<false, false>(iters),
+                (true, false) => x86::gemm_step_loop::<true, false>(iters),
+                (false, true) => x86::gemm_step_loop::<false, true>(iters),
+                (true, true) => x86::gemm_step_loop::<true, true>(iters),
+            }
+        };
+        std::hint::black_box(r);
+        // 10 outputs x 8 vpdpbusd x 16 lanes x 4 MACs x 2 ops per round.
+        return Some((iters * 10 * 8 * 16 * 4 * 2) as f64);
+    }
+    let _ = (iters, mult, min);
+    None
+}
+
 /// Runs `iters` rounds of zmm FMAs on 12 independent accumulators; returns the f32 operations
 /// done (an FMA counts as 2). `None` without AVX-512.
 pub fn f32_fma_work(iters: usize) -> Option<f64> {
@@ -78,6 +106,69 @@ mod x86 {
             }
         }
         acc.iter().map(|&v| _mm512_reduce_add_epi32(v) as i64).sum()
+    }
+
+    /// Blocked like the AVX-512 gemm kernel: 5 activation rows x 2 vectors of 16 weight rows.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn gemm_step_loop<const MULT: bool, const MIN: bool>(iters: usize) -> f32 {
+        let (a, mut b) = (_mm512_set1_epi8(3), _mm512_set1_epi8(-5));
+        let xsum = _mm512_set1_ps(3.0);
+        let mut sub = _mm512_set1_epi32(5);
+        // Opaque: a constant sub-scale would become shifts and adds.
+        std::arch::asm!("/* {0} */", inout(zmm_reg) sub, options(nomem, nostack, pure));
+        let mut sw = [_mm512_set1_ps(1.0); 2];
+        let mut sx = [0.5f32; 5];
+        let mut acc = [[_mm512_setzero_ps(); 2]; 5];
+        for _ in 0..iters {
+            // Opaque to the compiler, like the loads they stand for: nothing below is folded
+            // into constants or hoisted out of the loop.
+            std::arch::asm!("/* {0} */", inout(zmm_reg) b, options(nomem, nostack, pure));
+            for v in sw.iter_mut() {
+                std::arch::asm!(
+                    "/* {0} */",
+                    inout(zmm_reg) * v,
+                    options(nomem, nostack, pure)
+                );
+            }
+            for x in sx.iter_mut() {
+                std::arch::asm!(
+                    "/* {0} */",
+                    inout(xmm_reg) * x,
+                    options(nomem, nostack, pure)
+                );
+            }
+            // Distinct starts: identical chains would be computed once.
+            let mut isum: [[__m512i; 2]; 5] = std::array::from_fn(|i| {
+                [
+                    _mm512_set1_epi32(2 * i as i32),
+                    _mm512_set1_epi32(2 * i as i32 + 1),
+                ]
+            });
+            for _ in 0..8 {
+                for row in isum.iter_mut() {
+                    row[0] = _mm512_dpbusd_epi32(row[0], a, b);
+                    row[1] = _mm512_dpbusd_epi32(row[1], a, b);
+                }
+            }
+            for i in 0..5 {
+                let x = _mm512_set1_ps(sx[i]);
+                for v in 0..2 {
+                    let s = if MULT {
+                        _mm512_mullo_epi32(isum[i][v], sub)
+                    } else {
+                        isum[i][v]
+                    };
+                    acc[i][v] =
+                        _mm512_fmadd_ps(_mm512_mul_ps(sw[v], x), _mm512_cvtepi32_ps(s), acc[i][v]);
+                    if MIN {
+                        acc[i][v] = _mm512_fmadd_ps(_mm512_mul_ps(sw[v], x), xsum, acc[i][v]);
+                    }
+                }
+            }
+        }
+        acc.iter()
+            .map(|r| _mm512_reduce_add_ps(_mm512_add_ps(r[0], r[1])))
+            .sum()
     }
 
     #[target_feature(enable = "avx512f,fma")]
