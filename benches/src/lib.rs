@@ -112,15 +112,26 @@ pub struct Limits {
     pub int8_step_sub: f64,
 }
 
+/// A buffer for [`dram_read_rate`]: 512 MiB, 16x this machine's L3.
+pub fn dram_buffer() -> Vec<u8> {
+    random_bytes(512 << 20, 1)
+}
+
+/// One thread's read bandwidth over `buf` (bytes per second of on-CPU time). On a shared host it
+/// moves with the neighbours' traffic (23-38 GB/s seen here within an hour), so a figure judged
+/// against it should be measured right beside it.
+pub fn dram_read_rate(buf: &[u8]) -> f64 {
+    buf.len() as f64
+        / median_cpu_secs(1, || {
+            std::hint::black_box(tessera_kernels::probe::read_pass(buf));
+        })
+}
+
 impl Limits {
     /// Runs the probes of `tessera_kernels::probe` (a few seconds).
     pub fn measure() -> Limits {
         use tessera_kernels::probe;
-        let buf = random_bytes(512 << 20, 1);
-        let dram = buf.len() as f64
-            / median_cpu_secs(1, || {
-                std::hint::black_box(probe::read_pass(&buf));
-            });
+        let dram = dram_read_rate(&dram_buffer());
         let iters = 20_000_000;
         let one = |work: fn(usize) -> Option<f64>| {
             let ops = work(1).map(|one| one * iters as f64).unwrap_or(f64::NAN);
