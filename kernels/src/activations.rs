@@ -15,7 +15,10 @@ use tessera_format::GROUP;
 /// assert_eq!(xq.scales(0)[0], 2.0 / 127.0);
 /// assert_eq!(xq.sums(0)[0], 64 - 127 + 32);
 /// ```
-#[derive(Clone, Debug)]
+///
+/// The first many-row gemm on x86 with AVX-512 keeps a second, row-blocked copy of the codes
+/// inside (about as large as the codes), for every later call with these activations.
+#[derive(Clone)]
 pub struct QuantizedActivations {
     m: usize,
     k: usize,
@@ -28,6 +31,20 @@ pub struct QuantizedActivations {
     /// and shared by every later call and thread (`par_gemm`'s row chunks, a runtime's own
     /// threads, several weight matrices): built per call, it cost each chunk a pass over all of X.
     row_blocks: OnceLock<RowBlocks>,
+}
+
+impl std::fmt::Debug for QuantizedActivations {
+    /// The quantized values; not the kernels' cached layout.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuantizedActivations")
+            .field("m", &self.m)
+            .field("k", &self.k)
+            .field("codes", &self.codes)
+            .field("scales", &self.scales)
+            .field("sums", &self.sums)
+            .field("non_finite", &self.non_finite)
+            .finish()
+    }
 }
 
 impl PartialEq for QuantizedActivations {
@@ -137,10 +154,12 @@ impl QuantizedActivations {
         self.non_finite[r]
     }
 
-    /// These activations in blocks of `rows_per_block` rows (see [`RowBlocks`]). Cached: the
-    /// first call builds them, later calls with the same block height share them.
+    /// These activations in blocks of `rows_per_block` rows (see [`RowBlocks`]). One block height
+    /// is cached, the first one asked for (one kernel uses this so far); another height is built
+    /// for the call.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX-512 gemm, so far
     pub(crate) fn row_blocks(&self, rows_per_block: usize) -> Cow<'_, RowBlocks> {
+        assert!(rows_per_block > 0, "row blocks of 0 rows");
         let cached = self
             .row_blocks
             .get_or_init(|| RowBlocks::new(self, rows_per_block));

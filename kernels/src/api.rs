@@ -144,8 +144,9 @@ impl Kernels {
         Ok(())
     }
 
-    /// [`Kernels::gemm`] with the output rows split over rayon's thread pool. Same bits as the
-    /// single-threaded call.
+    /// [`Kernels::gemm`] split over rayon's thread pool; the same bits as the single-threaded call.
+    /// From 96 activation rows per thread, each thread takes a band of activation rows against
+    /// all of W (and writes its band of Y in place); below that, the output rows are split.
     pub fn par_gemm(
         &self,
         w: &WeightView,

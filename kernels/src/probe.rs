@@ -20,7 +20,7 @@ pub fn read_pass(buf: &[u8]) -> u64 {
 /// operations done (a multiply-accumulate counts as 2). `None` without AVX-512 VNNI.
 pub fn int8_dot_work(iters: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512f") {
+    if vnni_detected() {
         // SAFETY: the features were just detected.
         std::hint::black_box(unsafe { x86::dpbusd_loop(iters) });
         // 12 accumulators x 16 lanes x 4 MACs x 2 ops per round.
@@ -40,7 +40,7 @@ pub fn int8_dot_work(iters: usize) -> Option<f64> {
 /// without AVX-512 VNNI.
 pub fn int8_gemm_step_work(iters: usize, mult: bool, min: bool) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512f") {
+    if vnni_detected() {
         // SAFETY (every arm): the features were just detected.
         let r = unsafe {
             match (mult, min) {
@@ -69,6 +69,14 @@ pub fn f32_fma_work(iters: usize) -> Option<f64> {
     }
     let _ = iters;
     None
+}
+
+/// The features the int8 probes are compiled for.
+#[cfg(target_arch = "x86_64")]
+fn vnni_detected() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vnni")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -114,16 +122,22 @@ mod x86 {
         let (a, mut b) = (_mm512_set1_epi8(3), _mm512_set1_epi8(-5));
         let xsum = _mm512_set1_ps(3.0);
         let mut sub = _mm512_set1_epi32(5);
+        // The `asm!` blocks below are empty: they only make a value opaque to the compiler.
+        // SAFETY: an empty template touches no memory and no other register.
         // Opaque: a constant sub-scale would become shifts and adds.
         std::arch::asm!("/* {0} */", inout(zmm_reg) sub, options(nomem, nostack, pure));
-        let mut sw = [_mm512_set1_ps(1.0); 2];
-        let mut sx = [0.5f32; 5];
+        // Distinct values everywhere, so no two products or chains are the same computation.
+        let mut sw: [__m512; 2] = std::array::from_fn(|v| _mm512_set1_ps(1.0 + v as f32));
+        let mut mw: [__m512; 2] = std::array::from_fn(|v| _mm512_set1_ps(-0.25 - v as f32));
+        let mut sx: [f32; 5] = std::array::from_fn(|i| 0.5 + i as f32);
         let mut acc = [[_mm512_setzero_ps(); 2]; 5];
         for _ in 0..iters {
             // Opaque to the compiler, like the loads they stand for: nothing below is folded
             // into constants or hoisted out of the loop.
+            // SAFETY: empty templates (above).
             std::arch::asm!("/* {0} */", inout(zmm_reg) b, options(nomem, nostack, pure));
-            for v in sw.iter_mut() {
+            for v in sw.iter_mut().chain(mw.iter_mut()) {
+                // SAFETY: as above.
                 std::arch::asm!(
                     "/* {0} */",
                     inout(zmm_reg) * v,
@@ -131,6 +145,7 @@ mod x86 {
                 );
             }
             for x in sx.iter_mut() {
+                // SAFETY: as above.
                 std::arch::asm!(
                     "/* {0} */",
                     inout(xmm_reg) * x,
@@ -161,7 +176,7 @@ mod x86 {
                     acc[i][v] =
                         _mm512_fmadd_ps(_mm512_mul_ps(sw[v], x), _mm512_cvtepi32_ps(s), acc[i][v]);
                     if MIN {
-                        acc[i][v] = _mm512_fmadd_ps(_mm512_mul_ps(sw[v], x), xsum, acc[i][v]);
+                        acc[i][v] = _mm512_fmadd_ps(_mm512_mul_ps(mw[v], x), xsum, acc[i][v]);
                     }
                 }
             }

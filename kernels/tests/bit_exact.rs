@@ -331,8 +331,9 @@ proptest! {
 
 #[test]
 fn thread_count_does_not_change_bits() {
-    // m = 3 splits the output rows over the threads; m = 200 and 301 (with 2 and 3 threads) are
-    // past `par_gemm`'s threshold for splitting the activation rows instead, in unequal bands.
+    // `par_gemm` splits the activation rows from 96 per thread, else the output rows. m = 3:
+    // output rows on every pool; m = 200: activation bands of 100 on 2 threads, output rows on 3;
+    // m = 301: unequal activation bands on 2 (151 + 150) and 3 threads (101 + 101 + 99).
     let e = Encoding::IntSuper { bits: 4 };
     let (rows, k) = (100, 320);
     let mut rng = Rng(7);
