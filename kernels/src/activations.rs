@@ -72,8 +72,7 @@ impl QuantizedActivations {
     /// Quantizes `m` rows of `k` values (`x.len() == m * k`), bit-identical to the reference.
     pub fn new(x: &[f32], m: usize, k: usize) -> Result<Self, crate::KernelError> {
         let mut out = Self::zeroed(x, m, k)?;
-        let (codes, scales, sums, non_finite) = out.parts_mut();
-        fill_rows(x, k, codes, scales, sums, non_finite);
+        fill_rows(x, k, out.rows_out());
         Ok(out)
     }
 
@@ -84,13 +83,21 @@ impl QuantizedActivations {
         let groups = out.groups;
         // Chunks of rows big enough to amortize a task (~64 KiB of activations).
         let rows = (16384 / k).max(1);
-        let (codes, scales, sums, non_finite) = out.parts_mut();
+        let all = out.rows_out();
         x.par_chunks(rows * k)
-            .zip(codes.par_chunks_mut(rows * groups * GROUP))
-            .zip(scales.par_chunks_mut(rows * groups))
-            .zip(sums.par_chunks_mut(rows * groups))
-            .zip(non_finite.par_chunks_mut(rows))
-            .for_each(|((((x, c), s), q), n)| fill_rows(x, k, c, s, q, n));
+            .zip(all.codes.par_chunks_mut(rows * groups * GROUP))
+            .zip(all.scales.par_chunks_mut(rows * groups))
+            .zip(all.sums.par_chunks_mut(rows * groups))
+            .zip(all.non_finite.par_chunks_mut(rows))
+            .for_each(|((((x, codes), scales), sums), non_finite)| {
+                let out = RowsOut {
+                    codes,
+                    scales,
+                    sums,
+                    non_finite,
+                };
+                fill_rows(x, k, out)
+            });
         Ok(out)
     }
 
@@ -116,13 +123,13 @@ impl QuantizedActivations {
         })
     }
 
-    fn parts_mut(&mut self) -> (&mut [i8], &mut [f32], &mut [i32], &mut [bool]) {
-        (
-            &mut self.codes,
-            &mut self.scales,
-            &mut self.sums,
-            &mut self.non_finite,
-        )
+    fn rows_out(&mut self) -> RowsOut<'_> {
+        RowsOut {
+            codes: &mut self.codes,
+            scales: &mut self.scales,
+            sums: &mut self.sums,
+            non_finite: &mut self.non_finite,
+        }
     }
 
     /// Rows.
@@ -223,25 +230,27 @@ impl RowBlocks {
     }
 }
 
-/// Quantizes whole rows of `k` values from `x` into the matching slices of codes, scales, sums
-/// and non-finite flags, with the widest vector build this CPU runs.
-fn fill_rows(
-    x: &[f32],
-    k: usize,
-    codes: &mut [i8],
-    scales: &mut [f32],
-    sums: &mut [i32],
-    non_finite: &mut [bool],
-) {
+/// Where [`fill_rows`] writes a run of rows: their slices of the codes, scales, sums and
+/// non-finite flags.
+struct RowsOut<'a> {
+    codes: &'a mut [i8],
+    scales: &'a mut [f32],
+    sums: &'a mut [i32],
+    non_finite: &'a mut [bool],
+}
+
+/// Quantizes whole rows of `k` values from `x` into `out`, with the widest vector build this CPU
+/// runs.
+fn fill_rows(x: &[f32], k: usize, out: RowsOut) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bw")
     {
         // SAFETY: this CPU has the features the function is compiled for.
-        unsafe { fill_rows_avx512(x, k, codes, scales, sums, non_finite) };
+        unsafe { fill_rows_avx512(x, k, out) };
         return;
     }
-    fill_rows_portable(x, k, codes, scales, sums, non_finite);
+    fill_rows_portable(x, k, out);
 }
 
 /// [`fill_rows_portable`] vectorized 16 lanes wide (the same bits: division, rounding and
@@ -251,36 +260,22 @@ fn fill_rows(
 /// The CPU must have AVX-512 F and BW.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn fill_rows_avx512(
-    x: &[f32],
-    k: usize,
-    codes: &mut [i8],
-    scales: &mut [f32],
-    sums: &mut [i32],
-    non_finite: &mut [bool],
-) {
-    fill_rows_portable(x, k, codes, scales, sums, non_finite);
+unsafe fn fill_rows_avx512(x: &[f32], k: usize, out: RowsOut) {
+    fill_rows_portable(x, k, out);
 }
 
 /// The same IEEE operations on every target; only how many lanes the compiler uses differs.
 #[inline(always)]
-fn fill_rows_portable(
-    x: &[f32],
-    k: usize,
-    codes: &mut [i8],
-    scales: &mut [f32],
-    sums: &mut [i32],
-    non_finite: &mut [bool],
-) {
+fn fill_rows_portable(x: &[f32], k: usize, out: RowsOut) {
     let groups = k.div_ceil(GROUP);
-    for (row, flag) in non_finite.iter_mut().enumerate() {
+    for (row, flag) in out.non_finite.iter_mut().enumerate() {
         let xs = &x[row * k..(row + 1) * k];
         for (j, chunk) in xs.chunks(GROUP).enumerate() {
             let at = row * groups + j;
-            let codes = &mut codes[at * GROUP..at * GROUP + chunk.len()];
+            let codes = &mut out.codes[at * GROUP..at * GROUP + chunk.len()];
             let (scale, sum) = quantize_group(chunk, codes);
-            scales[at] = scale;
-            sums[at] = sum;
+            out.scales[at] = scale;
+            out.sums[at] = sum;
             // Only a group with a NaN or an infinity gets a NaN scale.
             *flag |= scale.is_nan();
         }
