@@ -44,29 +44,28 @@ fn main() {
     let xq = QuantizedActivations::new(&x, m, k).expect("activations");
     let kern = kernels().expect("kernels");
     let path = if float { Path::Float } else { Path::Integer };
-    let threads: Option<usize> = std::env::var("TESSERA_PROFILE_THREADS")
-        .ok()
-        .map(|t| t.parse().expect("TESSERA_PROFILE_THREADS"));
-    let secs = if let Some(threads) = threads {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+    let pool = std::env::var("TESSERA_PROFILE_THREADS").ok().map(|t| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t.parse().expect("TESSERA_PROFILE_THREADS"))
             .build()
-            .expect("pool");
-        median_secs(iters, || {
-            let view = &views[next % views.len()];
-            next += 1;
-            pool.install(|| std::hint::black_box(kern.par_gemm(view, &x, m, path).expect("gemm")));
-        })
+            .expect("pool")
+    });
+    let run = || {
+        let view = &views[next % views.len()];
+        next += 1;
+        match (&pool, path) {
+            (Some(pool), _) => pool.install(|| kern.par_gemm(view, &x, m, path)),
+            (None, Path::Float) => kern.gemm(view, &x, m, path),
+            (None, Path::Integer) => kern.gemm_quantized(view, &xq),
+        }
+        .map(std::hint::black_box)
+        .expect("gemm");
+    };
+    // Several threads: wall time; one: this thread's on-CPU time.
+    let secs = if pool.is_some() {
+        median_secs(iters, run)
     } else {
-        median_cpu_secs(iters, || {
-            let view = &views[next % views.len()];
-            next += 1;
-            if float {
-                std::hint::black_box(kern.gemm(view, &x, m, Path::Float).expect("gemm"));
-            } else {
-                std::hint::black_box(kern.gemm_quantized(view, &xq).expect("gemm"));
-            }
-        })
+        median_cpu_secs(iters, run)
     };
     println!(
         "{} {e} m={m} n={n} k={k}: {:.3} ms, {:.1} GOPS, {:.2} GB/s weights",

@@ -133,7 +133,9 @@ impl Limits {
         use tessera_kernels::probe;
         let dram = dram_read_rate(&dram_buffer());
         let iters = 20_000_000;
-        let one = |work: fn(usize) -> Option<f64>| {
+        // Operations per second of one thread's on-CPU time for a probe `work(n)` that returns
+        // the operations it did.
+        let one = |work: &dyn Fn(usize) -> Option<f64>| {
             let ops = work(1).map(|one| one * iters as f64).unwrap_or(f64::NAN);
             ops / median_cpu_secs(1, || {
                 std::hint::black_box(work(iters));
@@ -143,6 +145,7 @@ impl Limits {
             .num_threads(2)
             .build()
             .expect("thread pool");
+        // The same on both threads at once, by wall time.
         let two = |work: fn(usize) -> Option<f64>| {
             let ops = work(1)
                 .map(|one| 2.0 * one * iters as f64)
@@ -151,20 +154,12 @@ impl Limits {
                 pool.broadcast(|_| std::hint::black_box(work(iters)));
             })
         };
-        let step = |mult: bool| {
-            let ops = probe::int8_gemm_step_work(1, mult, false)
-                .map(|one| one * (iters / 2) as f64)
-                .unwrap_or(f64::NAN);
-            ops / median_cpu_secs(1, || {
-                std::hint::black_box(probe::int8_gemm_step_work(iters / 2, mult, false));
-            })
-        };
         Limits {
             dram,
-            int8_step: step(false),
-            int8_step_sub: step(true),
-            int8: one(probe::int8_dot_work),
-            fma: one(probe::f32_fma_work),
+            int8_step: one(&|n| probe::int8_gemm_step_work(n, false, false)),
+            int8_step_sub: one(&|n| probe::int8_gemm_step_work(n, true, false)),
+            int8: one(&probe::int8_dot_work),
+            fma: one(&probe::f32_fma_work),
             int8_2t: two(probe::int8_dot_work),
             fma_2t: two(probe::f32_fma_work),
         }
