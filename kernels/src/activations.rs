@@ -253,15 +253,85 @@ fn fill_rows(x: &[f32], k: usize, out: RowsOut) {
     fill_rows_portable(x, k, out);
 }
 
-/// [`fill_rows_portable`] vectorized 16 lanes wide (the same bits: division, rounding and
-/// clamping are exact per lane).
+/// [`fill_rows_portable`] with whole groups quantized by [`quantize_group_avx512`] (the same
+/// bits); a row's partial last group takes the portable code.
 ///
 /// # Safety
 /// The CPU must have AVX-512 F and BW.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn fill_rows_avx512(x: &[f32], k: usize, out: RowsOut) {
-    fill_rows_portable(x, k, out);
+    let groups = k.div_ceil(GROUP);
+    for (row, flag) in out.non_finite.iter_mut().enumerate() {
+        let xs = &x[row * k..(row + 1) * k];
+        for (j, chunk) in xs.chunks(GROUP).enumerate() {
+            let at = row * groups + j;
+            let codes = &mut out.codes[at * GROUP..at * GROUP + chunk.len()];
+            let (scale, sum) = match (chunk.try_into(), codes.try_into()) {
+                // SAFETY: this function's features are the ones `quantize_group_avx512` needs.
+                (Ok(full), Ok(codes)) => unsafe { quantize_group_avx512(full, codes) },
+                _ => quantize_group(chunk, codes),
+            };
+            out.scales[at] = scale;
+            out.sums[at] = sum;
+            *flag |= scale.is_nan();
+        }
+    }
+}
+
+/// [`quantize_group`] for a whole group, written out in AVX-512 (the compiler's vectorization of
+/// the portable code ran at ~1.3 G values/s, 6% of an M = 512 gemm on two threads). The same IEEE
+/// operations per lane, so the same bits: the largest magnitude as the largest masked bit
+/// pattern, one f32 division per value, rounding by the `MAGIC` addition, clamping as integers.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn quantize_group_avx512(x: &[f32; GROUP], codes: &mut [i8; GROUP]) -> (f32, i32) {
+    use std::arch::x86_64::*;
+    // SAFETY: `x` holds 32 values.
+    let (a, b) = unsafe {
+        (
+            _mm512_loadu_ps(x.as_ptr()),
+            _mm512_loadu_ps(x.as_ptr().add(16)),
+        )
+    };
+    let magnitude = _mm512_set1_epi32(0x7FFF_FFFF);
+    let amax_bits = _mm512_reduce_max_epu32(_mm512_max_epu32(
+        _mm512_and_si512(_mm512_castps_si512(a), magnitude),
+        _mm512_and_si512(_mm512_castps_si512(b), magnitude),
+    ));
+    // Every non-finite magnitude's bits lie at or above infinity's, every finite one's below.
+    if amax_bits >= 0x7F80_0000 {
+        codes.fill(0);
+        return (f32::NAN, 0);
+    }
+    let scale = f32::from_bits(amax_bits) / 127.0;
+    if scale == 0.0 {
+        codes.fill(0);
+        return (scale, 0);
+    }
+    let sx = _mm512_set1_ps(scale);
+    // `rounded_code(v / sx).clamp(-127, 127)` per lane.
+    let mut q = [_mm512_setzero_si512(); 2];
+    for (q, v) in q.iter_mut().zip([a, b]) {
+        let rounded = _mm512_sub_epi32(
+            _mm512_castps_si512(_mm512_add_ps(_mm512_div_ps(v, sx), _mm512_set1_ps(MAGIC))),
+            _mm512_set1_epi32(MAGIC.to_bits() as i32),
+        );
+        *q = _mm512_min_epi32(
+            _mm512_max_epi32(rounded, _mm512_set1_epi32(-127)),
+            _mm512_set1_epi32(127),
+        );
+    }
+    let [qa, qb] = q;
+    // SAFETY: `codes` holds 32 bytes, 16 per store.
+    unsafe {
+        _mm_storeu_si128(codes.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(qa));
+        _mm_storeu_si128(codes.as_mut_ptr().add(16).cast(), _mm512_cvtepi32_epi8(qb));
+    }
+    (scale, _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb)))
 }
 
 /// The same IEEE operations on every target; only how many lanes the compiler uses differs.
@@ -352,6 +422,70 @@ pub(crate) fn check_len(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX-512 group quantizer against the portable one on groups chosen to hit its edges:
+    /// ties at every code, subnormal-only groups (subnormal or zero scale), the largest finite
+    /// values, signed zeros, each non-finite value, and random groups.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_groups_match_portable() {
+        if !(std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw"))
+        {
+            eprintln!("skipped: this CPU has no AVX-512 F/BW");
+            return;
+        }
+        let mut groups: Vec<[f32; GROUP]> = Vec::new();
+        // Ties: amax 127 makes the scale exactly 1, so i + 0.5 is a tie for every code.
+        groups.push(std::array::from_fn(|i| {
+            if i == 0 {
+                127.0
+            } else {
+                (i as f32 - 16.0) * 7.0 + 0.5
+            }
+        }));
+        groups.push(std::array::from_fn(|i| f32::from_bits(1 + i as u32 * 97)));
+        groups.push(std::array::from_fn(|i| {
+            -f32::from_bits(i as u32 % 3) // +-0 and the two smallest subnormals
+        }));
+        groups.push(std::array::from_fn(|i| {
+            if i % 2 == 0 {
+                f32::MAX
+            } else {
+                -f32::MAX / (i as f32)
+            }
+        }));
+        groups.push([-0.0; GROUP]);
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut g = [1.0; GROUP];
+            g[31] = bad;
+            groups.push(g);
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2000 {
+            groups.push(std::array::from_fn(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let bits = (state >> 32) as u32;
+                // Random finite values over the whole exponent range, and ordinary ones.
+                if bits & 1 == 0 {
+                    f32::from_bits(bits & 0xFF7F_FFFF)
+                } else {
+                    (bits as i32 >> 8) as f32 / 1e6
+                }
+            }));
+        }
+        for g in &groups {
+            let (mut ours, mut want) = ([0i8; GROUP], [0i8; GROUP]);
+            // SAFETY: the features were detected above.
+            let got = unsafe { quantize_group_avx512(g, &mut ours) };
+            let expected = quantize_group(g, &mut want);
+            assert_eq!(ours, want, "codes of {g:?}");
+            assert_eq!(got.0.to_bits(), expected.0.to_bits(), "scale of {g:?}");
+            assert_eq!(got.1, expected.1, "sum of {g:?}");
+        }
+    }
 
     #[test]
     fn rounded_codes_match_the_library() {
