@@ -217,8 +217,8 @@ fn every_encoding_on_edge_shapes() {
 
 /// gemv (M = 1) on dense tensors takes a strided kernel for whole 16-row tiles and the general
 /// loop for the rest: row counts of whole tiles, whole tiles plus a ragged rest, ragged K (odd
-/// group counts, short super-blocks: 430 leaves one of 6 groups), and the row sub-range `1..rows - 1` that `check` also runs
-/// (tiles starting mid-tensor).
+/// group counts, short super-blocks: K = 430 leaves one of 6 groups), and the row sub-range
+/// `1..rows - 1` that `check` also runs (tiles starting mid-tensor).
 #[test]
 fn gemv_whole_tiles_and_rest() {
     const GEMV_SHAPES: [(usize, usize); 7] = [
