@@ -261,22 +261,13 @@ fn fill_rows(x: &[f32], k: usize, out: RowsOut) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn fill_rows_avx512(x: &[f32], k: usize, out: RowsOut) {
-    let groups = k.div_ceil(GROUP);
-    for (row, flag) in out.non_finite.iter_mut().enumerate() {
-        let xs = &x[row * k..(row + 1) * k];
-        for (j, chunk) in xs.chunks(GROUP).enumerate() {
-            let at = row * groups + j;
-            let codes = &mut out.codes[at * GROUP..at * GROUP + chunk.len()];
-            let (scale, sum) = match (chunk.try_into(), codes.try_into()) {
-                // SAFETY: this function's features are the ones `quantize_group_avx512` needs.
-                (Ok(full), Ok(codes)) => unsafe { quantize_group_avx512(full, codes) },
-                _ => quantize_group(chunk, codes),
-            };
-            out.scales[at] = scale;
-            out.sums[at] = sum;
-            *flag |= scale.is_nan();
+    fill_rows_with(x, k, out, |chunk, codes| {
+        match (chunk.try_into(), codes.try_into()) {
+            // SAFETY: the caller guarantees the features `quantize_group_avx512` needs.
+            (Ok(full), Ok(codes)) => unsafe { quantize_group_avx512(full, codes) },
+            _ => quantize_group(chunk, codes),
         }
-    }
+    });
 }
 
 /// [`quantize_group`] for a whole group, written out in AVX-512 (the compiler's vectorization of
@@ -334,16 +325,27 @@ unsafe fn quantize_group_avx512(x: &[f32; GROUP], codes: &mut [i8; GROUP]) -> (f
     (scale, _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb)))
 }
 
-/// The same IEEE operations on every target; only how many lanes the compiler uses differs.
-#[inline(always)]
+/// Every group through [`quantize_group`].
 fn fill_rows_portable(x: &[f32], k: usize, out: RowsOut) {
+    fill_rows_with(x, k, out, quantize_group);
+}
+
+/// Quantizes whole rows of `k` values from `x` into `out`, each group (its values, and its codes'
+/// slice to write) by `group`, which returns the group's scale and code sum.
+#[inline(always)]
+fn fill_rows_with(
+    x: &[f32],
+    k: usize,
+    out: RowsOut,
+    mut group: impl FnMut(&[f32], &mut [i8]) -> (f32, i32),
+) {
     let groups = k.div_ceil(GROUP);
     for (row, flag) in out.non_finite.iter_mut().enumerate() {
         let xs = &x[row * k..(row + 1) * k];
         for (j, chunk) in xs.chunks(GROUP).enumerate() {
             let at = row * groups + j;
             let codes = &mut out.codes[at * GROUP..at * GROUP + chunk.len()];
-            let (scale, sum) = quantize_group(chunk, codes);
+            let (scale, sum) = group(chunk, codes);
             out.scales[at] = scale;
             out.sums[at] = sum;
             // Only a group with a NaN or an infinity gets a NaN scale.
