@@ -426,7 +426,7 @@ mod tests {
     use super::*;
 
     /// The AVX-512 group quantizer against the portable one on groups chosen to hit its edges:
-    /// ties at every code, subnormal-only groups (subnormal or zero scale), the largest finite
+    /// ties across the code range, subnormal-only groups (subnormal or zero scale), the largest finite
     /// values, signed zeros, each non-finite value, and random groups.
     #[cfg(target_arch = "x86_64")]
     #[test]
@@ -438,7 +438,8 @@ mod tests {
             return;
         }
         let mut groups: Vec<[f32; GROUP]> = Vec::new();
-        // Ties: amax 127 makes the scale exactly 1, so i + 0.5 is a tie for every code.
+        // Ties: amax 127 makes the scale exactly 1, so each n + 0.5 below is a tie (31 of them,
+        // -104.5 to 105.5).
         groups.push(std::array::from_fn(|i| {
             if i == 0 {
                 127.0
@@ -448,7 +449,7 @@ mod tests {
         }));
         groups.push(std::array::from_fn(|i| f32::from_bits(1 + i as u32 * 97)));
         groups.push(std::array::from_fn(|i| {
-            -f32::from_bits(i as u32 % 3) // +-0 and the two smallest subnormals
+            -f32::from_bits(i as u32 % 3) // -0 and the two smallest negative subnormals
         }));
         groups.push(std::array::from_fn(|i| {
             if i % 2 == 0 {
