@@ -367,6 +367,7 @@ macro_rules! codec_bits {
 pub(crate) use codec_bits;
 
 /// Evaluates `$body` with `$C` bound to the codec type of encoding `$enc`.
+#[cfg(not(tessera_fast_build))]
 macro_rules! with_codec {
     ($enc:expr, $C:ident => $body:expr) => {{
         use tessera_format::{Encoding, MxType, RawType};
@@ -403,6 +404,51 @@ macro_rules! with_codec {
             Encoding::Mx(MxType::Fp8E5M2) => { type $C = MxFloat<1>; $body }
             Encoding::Mx(MxType::Fp6E2M3) => { type $C = MxFloat<2>; $body }
             Encoding::Mx(MxType::Fp6E3M2) => { type $C = MxFloat<3>; $body }
+        }
+    }};
+}
+/// Kernel experiments only (`RUSTFLAGS="--cfg tessera_fast_build"`): the encodings of the
+/// benches' tables, so a release build of a kernel change takes a fraction of the time. Every
+/// other encoding panics.
+#[cfg(tessera_fast_build)]
+macro_rules! with_codec {
+    ($enc:expr, $C:ident => $body:expr) => {{
+        use tessera_format::{Encoding, MxType, RawType};
+        use $crate::codec::{family, Enc, MxFloat, Raw};
+        match $enc {
+            Encoding::Raw(RawType::F32) => {
+                type $C = Raw<0>;
+                $body
+            }
+            Encoding::Raw(RawType::F16) => {
+                type $C = Raw<1>;
+                $body
+            }
+            Encoding::IntSym { bits: 4 } => {
+                type $C = Enc<{ family::SYM }, 4>;
+                $body
+            }
+            Encoding::IntSym { bits: 8 } => {
+                type $C = Enc<{ family::SYM }, 8>;
+                $body
+            }
+            Encoding::IntSuper { bits: 4 } => {
+                type $C = Enc<{ family::SUPER }, 4>;
+                $body
+            }
+            Encoding::Mx(MxType::Fp4E2M1) => {
+                type $C = Enc<{ family::MX_FP4 }, 4>;
+                $body
+            }
+            Encoding::Mx(MxType::Fp8E4M3) => {
+                type $C = MxFloat<0>;
+                $body
+            }
+            Encoding::Mx(MxType::Fp6E2M3) => {
+                type $C = MxFloat<2>;
+                $body
+            }
+            other => panic!("{other} is not built with --cfg tessera_fast_build"),
         }
     }};
 }
