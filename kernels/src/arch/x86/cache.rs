@@ -1,0 +1,59 @@
+//! This CPU's cache sizes, as far as the kernels' prefetch choices need them (CPUID, read once).
+
+use std::arch::x86_64::{__cpuid, __cpuid_count, CpuidResult};
+use std::sync::OnceLock;
+
+/// The L1 data cache of one core, in bytes; 32 KB when CPUID does not say.
+pub(crate) fn l1d_bytes() -> usize {
+    static L1D: OnceLock<usize> = OnceLock::new();
+    *L1D.get_or_init(|| detect_l1d().unwrap_or(32 << 10))
+}
+
+fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
+    // SAFETY: CPUID exists on every x86-64 CPU; leaves above the reported maximum return
+    // reserved values, which the callers guard against.
+    #[allow(unused_unsafe)]
+    unsafe {
+        __cpuid_count(leaf, sub)
+    }
+}
+
+fn detect_l1d() -> Option<usize> {
+    #[allow(unused_unsafe)]
+    // SAFETY: as `cpuid`.
+    let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
+    // AMD: leaf 0x8000_0005, ECX bits 31..24 = L1 data cache size in KB (Intel reports 0 here).
+    if max_ext >= 0x8000_0005 {
+        let kb = (cpuid(0x8000_0005, 0).ecx >> 24) as usize;
+        if kb > 0 {
+            return Some(kb << 10);
+        }
+    }
+    // Intel: deterministic cache parameters (leaf 4), the level-1 data cache.
+    if cpuid(0, 0).eax >= 4 {
+        for sub in 0..8 {
+            let r = cpuid(4, sub);
+            let (kind, level) = (r.eax & 0x1F, (r.eax >> 5) & 7);
+            if kind == 0 {
+                break;
+            }
+            if kind == 1 && level == 1 {
+                let ways = ((r.ebx >> 22) & 0x3FF) as usize + 1;
+                let parts = ((r.ebx >> 12) & 0x3FF) as usize + 1;
+                let line = (r.ebx & 0xFFF) as usize + 1;
+                let sets = r.ecx as usize + 1;
+                return Some(ways * parts * line * sets);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn l1d_size_is_plausible() {
+        let b = super::l1d_bytes();
+        assert!((8 << 10..=1 << 20).contains(&b), "L1D {b} bytes");
+    }
+}
