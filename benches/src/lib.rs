@@ -96,7 +96,8 @@ pub fn median_cpu_secs(batch: usize, mut f: impl FnMut()) -> f64 {
 pub struct Limits {
     /// Bytes per second, one thread streaming a buffer far larger than L3.
     pub dram: f64,
-    /// int8 operations per second (a multiply-accumulate is 2), one thread.
+    /// int8 operations per second (a multiply-accumulate is 2), one thread: `vpdpbusd` with
+    /// AVX-512 VNNI, else `vpmaddubsw` (see `tessera_kernels::probe::int8_dot_work`).
     pub int8: f64,
     /// f32 operations per second (an FMA is 2), one thread.
     pub fma: f64,
@@ -106,7 +107,8 @@ pub struct Limits {
     pub fma_2t: f64,
     /// int8 operations per second, one thread, of the integer path's per-group step with no
     /// loads (`probe::int8_gemm_step_work`): plain scale (q4, q8, MX), and with the integer
-    /// sub-scale (q{b}k). The ceiling of a gemm that follows the contract.
+    /// sub-scale (q{b}k). The ceiling of a gemm that follows the contract. NaN without AVX-512
+    /// VNNI (the probe is written for that register block only).
     pub int8_step: f64,
     /// As `int8_step`, with the integer sub-scale.
     pub int8_step_sub: f64,

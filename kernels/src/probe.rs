@@ -2,6 +2,10 @@
 //! and how many int8 dot / f32 FMA operations one core retires. Each probe does its work and
 //! returns how much it did; the caller times it (wall or on-CPU time) and divides. Benchmarks
 //! report kernels as fractions of these, measured in the same process.
+//!
+//! Each probe uses the widest instructions this CPU has: AVX-512 (`vpdpbusd` with VNNI) where
+//! present, else AVX2 (`vpmaddubsw`, ymm FMA), so a machine without AVX-512 still gets its own
+//! limits rather than none.
 
 /// Reads every byte of `buf` once with the widest loads available (use a buffer much larger than
 /// the last-level cache to measure DRAM). Returns a checksum so the reads cannot be elided.
@@ -11,13 +15,21 @@ pub fn read_pass(buf: &[u8]) -> u64 {
         // SAFETY: the feature was just detected.
         return unsafe { x86::read_all_avx512(buf) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the feature was just detected.
+        return unsafe { x86::read_all_avx2(buf) };
+    }
     buf.chunks(8).fold(0u64, |a, c| {
         a ^ c.iter().fold(0u64, |b, &v| b << 8 | v as u64)
     })
 }
 
 /// Runs `iters` rounds of `vpdpbusd` on 12 independent zmm accumulators; returns the int8
-/// operations done (a multiply-accumulate counts as 2). `None` without AVX-512 VNNI.
+/// operations done (a multiply-accumulate counts as 2). Without AVX-512 VNNI but with AVX2: 12
+/// independent chains of ymm `vpmaddubsw` (32 u8 x s8 multiplies, pairs summed to i16), the int8
+/// multiply rate of an AVX2 core (exact i32 sums need a `vpmaddwd`
+/// as well, which on some cores shares the same pipe). `None` on other CPUs.
 pub fn int8_dot_work(iters: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     if vnni_detected() {
@@ -25,6 +37,13 @@ pub fn int8_dot_work(iters: usize) -> Option<f64> {
         std::hint::black_box(unsafe { x86::dpbusd_loop(iters) });
         // 12 accumulators x 16 lanes x 4 MACs x 2 ops per round.
         return Some((iters * 12 * 16 * 4 * 2) as f64);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the feature was just detected.
+        std::hint::black_box(unsafe { x86::maddubs_loop(iters) });
+        // 12 accumulators x 32 MACs x 2 ops per round.
+        return Some((iters * 12 * 32 * 2) as f64);
     }
     let _ = iters;
     None
@@ -58,14 +77,20 @@ pub fn int8_gemm_step_work(iters: usize, mult: bool, min: bool) -> Option<f64> {
     None
 }
 
-/// Runs `iters` rounds of zmm FMAs on 12 independent accumulators; returns the f32 operations
-/// done (an FMA counts as 2). `None` without AVX-512.
+/// Runs `iters` rounds of zmm FMAs on 12 independent accumulators (ymm without AVX-512); returns
+/// the f32 operations done (an FMA counts as 2). `None` without AVX-512 or AVX2 + FMA.
 pub fn f32_fma_work(iters: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         // SAFETY: the feature was just detected.
         std::hint::black_box(unsafe { x86::fma_loop(iters) });
         return Some((iters * 12 * 16 * 2) as f64);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the features were just detected.
+        std::hint::black_box(unsafe { x86::fma_loop_avx2(iters) });
+        return Some((iters * 12 * 8 * 2) as f64);
     }
     let _ = iters;
     None
@@ -101,6 +126,68 @@ mod x86 {
             _mm512_xor_si512(acc[2], acc[3]),
         );
         _mm512_reduce_add_epi64(v) as u64 ^ tail.iter().map(|&b| b as u64).sum::<u64>()
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn read_all_avx2(buf: &[u8]) -> u64 {
+        let mut acc = [_mm256_setzero_si256(); 8];
+        let chunks = buf.chunks_exact(256);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for (i, a) in acc.iter_mut().enumerate() {
+                // SAFETY: `c` is 256 bytes; each load reads 32 of them.
+                *a = _mm256_xor_si256(*a, unsafe {
+                    _mm256_loadu_si256(c.as_ptr().add(32 * i).cast())
+                });
+            }
+        }
+        let mut v = acc[0];
+        for a in &acc[1..] {
+            v = _mm256_xor_si256(v, *a);
+        }
+        let mut lanes = [0u64; 4];
+        // SAFETY: `lanes` is 32 bytes.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+        lanes.iter().fold(0, |a, &l| a ^ l) ^ tail.iter().map(|&b| b as u64).sum::<u64>()
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn maddubs_loop(iters: usize) -> i64 {
+        let b = _mm256_set1_epi8(-5);
+        // Distinct starts; each chain feeds its own product back in, so nothing is hoisted out of
+        // the loop (the values saturate, which costs nothing).
+        let mut acc: [__m256i; 12] = std::array::from_fn(|i| _mm256_set1_epi8(i as i8 + 1));
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm256_maddubs_epi16(*v, b);
+            }
+        }
+        let mut lanes = [0i16; 16];
+        let v = acc
+            .iter()
+            .fold(_mm256_setzero_si256(), |s, &v| _mm256_add_epi16(s, v));
+        // SAFETY: `lanes` is 32 bytes.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+        lanes.iter().map(|&l| l as i64).sum()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn fma_loop_avx2(iters: usize) -> f32 {
+        let a = _mm256_set1_ps(0.999_999);
+        let b = _mm256_set1_ps(1e-7);
+        let mut acc = [_mm256_setzero_ps(); 12];
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = _mm256_fmadd_ps(*v, a, b);
+            }
+        }
+        let mut lanes = [0.0f32; 8];
+        let v = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &v| _mm256_add_ps(s, v));
+        // SAFETY: `lanes` is 32 bytes.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+        lanes.iter().sum()
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]

@@ -18,6 +18,7 @@ use tessera_format::GROUP;
 
 use super::cache;
 use super::planes::{half_mapped, stored_codes};
+use super::rows::{Strided, TileRows};
 
 #[path = "avx512_int_gemm.rs"]
 mod int_gemm;
@@ -163,68 +164,6 @@ struct TileGroup {
     mult: __m512i,
 }
 
-/// Where block data of a tile's 16 rows is: `at(r, off)` is byte `off` of row `r`'s current block.
-trait TileRows {
-    /// # Safety
-    /// `off` must lie inside row `r`'s current block (or the zero block standing in for it).
-    unsafe fn at(&self, r: usize, off: usize) -> *const u8;
-
-    /// One u32 per row read at `off` (unaligned), as a zmm with lane `r` = row `r`.
-    ///
-    /// # Safety
-    /// 4 readable bytes at each `at(r, off)`.
-    #[inline(always)]
-    unsafe fn dwords(&self, off: usize) -> __m512i {
-        // SAFETY: the caller guarantees 4 readable bytes at each `at(r, off)`.
-        let d: [u32; INT_ROWS] =
-            std::array::from_fn(|r| unsafe { self.at(r, off).cast::<u32>().read_unaligned() });
-        // SAFETY: `d` is 16 u32.
-        unsafe { _mm512_loadu_si512(d.as_ptr().cast()) }
-    }
-}
-
-/// One pointer per row (the general loop: sparse rows, absent blocks).
-impl TileRows for [*const u8; INT_ROWS] {
-    #[inline(always)]
-    unsafe fn at(&self, r: usize, off: usize) -> *const u8 {
-        // SAFETY: the caller keeps `off` inside the block.
-        unsafe { self[r].add(off) }
-    }
-}
-
-/// Dense rows at a fixed stride: row `a + 4i` (`a < 4`) is `base[a] + i * stride4`, so every
-/// address is one register plus a scaled index (x86 addressing) instead of a pointer per row.
-struct Strided {
-    base: [*const u8; 4],
-    stride4: usize,
-}
-
-impl Strided {
-    /// Block `b` of the 16 dense rows from `row0` of `w`. Only a row's last block can be short,
-    /// so block `b` starts `b` full blocks into every row.
-    ///
-    /// # Safety
-    /// `w` is dense with rows `row0..row0 + 16`, and `b` is below its blocks per row.
-    #[inline(always)]
-    unsafe fn dense_block<C: Codec>(w: &WeightView, row0: usize, b: usize) -> Strided {
-        let off = b * (C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES);
-        let base = w.bytes().as_ptr();
-        Strided {
-            // SAFETY: block `b` of each row starts inside `bytes` (the view checked its length).
-            base: std::array::from_fn(|a| unsafe { base.add(w.row_start(row0 + a) + off) }),
-            stride4: w.row_start(row0 + 4) - w.row_start(row0),
-        }
-    }
-}
-
-impl TileRows for Strided {
-    #[inline(always)]
-    unsafe fn at(&self, r: usize, off: usize) -> *const u8 {
-        // SAFETY: the caller keeps `off` inside the block, which lies inside the tensor.
-        unsafe { self.base[r % 4].add((r / 4) * self.stride4 + off) }
-    }
-}
-
 /// Four rows' 16 bytes at `off` in one zmm: 128-bit lane `L` holds row `a + 4L`.
 #[inline(always)]
 unsafe fn load_4_rows<P: TileRows>(p: &P, a: usize, off: usize) -> __m512i {
@@ -259,7 +198,10 @@ unsafe fn dwords_16x4<P: TileRows>(p: &P, off: usize) -> [__m512i; 4] {
 #[inline(always)]
 unsafe fn dword_per_row<P: TileRows>(p: &P, off: usize) -> __m512i {
     // SAFETY: the caller guarantees 4 readable bytes at each `p.at(r, off)`.
-    unsafe { p.dwords(off) }
+    let d: [u32; INT_ROWS] =
+        std::array::from_fn(|r| unsafe { p.at(r, off).cast::<u32>().read_unaligned() });
+    // SAFETY: `d` is 16 u32.
+    unsafe { _mm512_loadu_si512(d.as_ptr().cast()) }
 }
 
 /// The codes of group `g` of 16 rows (whose blocks hold `groups` groups), read straight into the

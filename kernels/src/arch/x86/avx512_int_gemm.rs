@@ -25,7 +25,8 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::{dot4, tile_group, tile_head, Strided, TileGroup, ZERO_BLOCK};
+use super::super::rows::Strided;
+use super::{dot4, tile_group, tile_head, TileGroup, ZERO_BLOCK};
 use crate::activations::RowBlocks;
 use crate::codec::Codec;
 use crate::tile::TileCursor;

@@ -1,6 +1,9 @@
 //! x86-64 kernels: AVX2 (+FMA, F16C) and AVX-512 (F/BW/VL/DQ, optionally VNNI).
 
 pub(crate) mod avx2;
+mod avx2_float;
+mod avx2_int;
 pub(crate) mod avx512;
 mod cache;
 mod planes;
+mod rows;
