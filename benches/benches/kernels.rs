@@ -120,7 +120,8 @@ fn summary() {
             println!("| gemv int, 4 x 14336x4096 (DRAM), 1 thread | {e} | {:.1} GB/s (read probe just before: {:.1}) | {:.0}% of DRAM read | >= 85% |", bw / 1e9, dram / 1e9, 100.0 * bw / dram);
         }
     }
-    // ggml's per-core rates here (cycles per 32 weights at 2.6 GHz, FIELD-NOTES.md).
+    // ggml's per-core rates on the Zen 4 VM (cycles per 32 weights at 2.6 GHz, FIELD-NOTES.md);
+    // on another CPU compare with ggml measured there (benches/README.md says how).
     let ggml = |e: Encoding| match e {
         Encoding::IntSym { bits: 4 } => Some(2.84),
         Encoding::IntSym { bits: 8 } => Some(2.64),
@@ -132,7 +133,7 @@ fn summary() {
         for e in int_encs {
             let rate = gemv_cached(k, e, rows, cols);
             let vs = ggml(e).map_or("n/a (no ggml figure)".to_string(), |c| {
-                format!("{:.2}x ggml", rate / (2.6e9 / c * 32.0))
+                format!("{:.2}x ggml (Zen 4 figure)", rate / (2.6e9 / c * 32.0))
             });
             println!("| gemv int, {rows}x{cols} ({level}), 1 thread | {e} | {:.1} Gweights/s | {vs} | >= 2x ggml |", rate / 1e9);
         }
