@@ -1,11 +1,30 @@
 #!/usr/bin/env bash
 # Runs the kernel test suite once per forced tier (TESSERA_ISA), skipping tiers this CPU lacks.
 # Each run compares that tier bit for bit with the scalar reference.
+#
+# The test executables are the ones the README's `cargo test --workspace --release` built (listed
+# by a `--no-run` of the same command, which builds nothing new): `cargo test -p tessera-kernels`
+# resolves dependency features for that package alone, which rebuilds the whole dependency chain
+# (about 15 minutes on a 2-core Zen 1, out of CI's 90).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
 has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
+
+mapfile -t tests < <(cargo test --workspace --release --no-run --message-format=json-render-diagnostics |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get("reason") == "compiler-artifact" and m["profile"]["test"]
+            and "#tessera-kernels@" in m["package_id"] and m.get("executable")):
+        print(m["executable"])
+')
+if [ ${#tests[@]} -lt 3 ]; then
+  echo "expected the kernels' unit and integration test executables, found: ${tests[*]:-none}" >&2
+  exit 1
+fi
 
 for tier in scalar avx2 avx512 avx512vnni; do
   case $tier in
@@ -16,7 +35,10 @@ for tier in scalar avx2 avx512 avx512vnni; do
   esac
   if [ "$ok" = 1 ]; then
     echo "--- tessera-kernels with TESSERA_ISA=$tier"
-    TESSERA_ISA=$tier cargo test --release -p tessera-kernels
+    for t in "${tests[@]}"; do
+      # From the package's folder, as `cargo test` runs them.
+      (cd kernels && TESSERA_ISA=$tier "$t")
+    done
   else
     echo "--- skipping TESSERA_ISA=$tier: this CPU lacks it"
   fi
