@@ -3,9 +3,8 @@
 # Each run compares that tier bit for bit with the scalar reference.
 #
 # The test executables are the ones the README's `cargo test --workspace --release` built (listed
-# by a `--no-run` of the same command, which builds nothing new): `cargo test -p tessera-kernels`
-# resolves dependency features for that package alone, which rebuilds the whole dependency chain
-# (about 15 minutes on a 2-core Zen 1, out of CI's 90).
+# by a `--no-run` of the same command, which builds nothing new; .ci/lib/test-executables.py says
+# why not `cargo test -p tessera-kernels`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,14 +12,7 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
 has() { for f in "$@"; do [[ " $flags " == *" $f "* ]] || return 1; done; }
 
 mapfile -t tests < <(cargo test --workspace --release --no-run --message-format=json-render-diagnostics |
-  python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if (m.get("reason") == "compiler-artifact" and m["profile"]["test"]
-            and "#tessera-kernels@" in m["package_id"] and m.get("executable")):
-        print(m["executable"])
-')
+  python3 .ci/lib/test-executables.py tessera-kernels | cut -f4)
 if [ ${#tests[@]} -lt 3 ]; then
   echo "expected the kernels' unit and integration test executables, found: ${tests[*]:-none}" >&2
   exit 1

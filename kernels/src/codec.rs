@@ -45,7 +45,7 @@ pub(crate) trait Codec {
     /// Only for `RAW`: which element type.
     const RAW: RawType = RawType::F32;
 
-    /// Groups per storage block.
+    /// Groups per storage block (`RAW`: 1, the kernels walk raw rows 32 elements at a time).
     const GROUPS_PER_BLOCK: usize = match Self::FAMILY {
         family::AFFINE => 2,
         family::SUPER | family::SUPER_AFFINE | family::SUPER_HALF => 8,

@@ -182,11 +182,7 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
     let k = w.k();
     let blocks = TileCursor::<1>::blocks_per_row(w);
     let groups = k.div_ceil(GROUP);
-    let gpb = if C::FAMILY == family::RAW {
-        1
-    } else {
-        C::GROUPS_PER_BLOCK
-    };
+    let gpb = C::GROUPS_PER_BLOCK;
     for (i, row) in rows.enumerate() {
         let mut cursor = TileCursor::<1>::new(w, row, 1);
         let mut ptr = [ZERO_BLOCK.as_ptr()];

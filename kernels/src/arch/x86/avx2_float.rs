@@ -15,7 +15,7 @@ use std::ops::Range;
 use tessera_format::{MxType, GROUP};
 
 use super::avx2::decode_group;
-use crate::codec::{family, group_len, Codec};
+use crate::codec::{group_len, Codec};
 use crate::tile::TileCursor;
 use crate::WeightView;
 
@@ -223,11 +223,7 @@ unsafe fn decode_tile<C: Codec>(
     let k = w.k();
     let groups = k.div_ceil(GROUP);
     let blocks = TileCursor::<ROWS>::blocks_per_row(w);
-    let gpb = if C::FAMILY == family::RAW {
-        1
-    } else {
-        C::GROUPS_PER_BLOCK
-    };
+    let gpb = C::GROUPS_PER_BLOCK;
     let mut cursor = TileCursor::<ROWS>::new(w, row0, nr);
     // Only read for rows whose bit is set, after the cursor pointed them at a stored block.
     let mut ptrs = [std::ptr::null(); ROWS];

@@ -1054,11 +1054,7 @@ unsafe fn float_rows_decoded<C: Codec>(
     let n = rows.len();
     let groups = k.div_ceil(GROUP);
     let blocks = TileCursor::<R>::blocks_per_row(w);
-    let gpb = if C::FAMILY == family::RAW {
-        1
-    } else {
-        C::GROUPS_PER_BLOCK
-    };
+    let gpb = C::GROUPS_PER_BLOCK;
     // Activation row m0 + a of the block starting at m0 (na rows), group j, half h:
     // xpack[m0 * groups * 2 + (j * na + a) * 2 + h].
     let mut xpack = vec![_mm512_setzero_ps(); m_count * groups * 2];
@@ -1223,11 +1219,7 @@ unsafe fn float_tile<C: Codec, const NA: usize>(
     let k = w.k();
     let blocks = TileCursor::<FLOAT_ROWS>::blocks_per_row(w);
     let groups = k.div_ceil(GROUP);
-    let gpb = if C::FAMILY == family::RAW {
-        1
-    } else {
-        C::GROUPS_PER_BLOCK
-    };
+    let gpb = C::GROUPS_PER_BLOCK;
     let mut acc = [[_mm512_setzero_ps(); FLOAT_ROWS]; NA];
     let mut cursor = TileCursor::<FLOAT_ROWS>::new(w, row0, nr);
     let mut ptrs = [ZERO_BLOCK.as_ptr(); FLOAT_ROWS];
@@ -1287,11 +1279,7 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
     let k = w.k();
     let blocks = TileCursor::<1>::blocks_per_row(w);
     let groups = k.div_ceil(GROUP);
-    let gpb = if C::FAMILY == family::RAW {
-        1
-    } else {
-        C::GROUPS_PER_BLOCK
-    };
+    let gpb = C::GROUPS_PER_BLOCK;
     for (i, row) in rows.enumerate() {
         let mut cursor = TileCursor::<1>::new(w, row, 1);
         let mut ptr = [ZERO_BLOCK.as_ptr()];
