@@ -164,15 +164,17 @@ struct TileGroup {
     mult: __m512i,
 }
 
-/// Four rows' 16 bytes at `off` in one zmm: 128-bit lane `L` holds row `a + 4L`.
+/// Four rows' 16 bytes at `off` in one zmm: 128-bit lane `L` holds row `a + 4L`. Two rows per
+/// ymm, then the two halves: on Zen 4 (256-bit datapath) two 256-bit inserts and one 512-bit one
+/// cost less than three 512-bit `vinserti32x4` (q4 gemv in L2 85 -> 92 GOPS, medians of 5).
 #[inline(always)]
 unsafe fn load_4_rows<P: TileRows>(p: &P, a: usize, off: usize) -> __m512i {
     // SAFETY: the caller guarantees 16 readable bytes at each `p.at(r, off)`.
     unsafe {
-        let v = _mm512_castsi128_si512(_mm_loadu_si128(p.at(a, off).cast()));
-        let v = _mm512_inserti32x4::<1>(v, _mm_loadu_si128(p.at(a + 4, off).cast()));
-        let v = _mm512_inserti32x4::<2>(v, _mm_loadu_si128(p.at(a + 8, off).cast()));
-        _mm512_inserti32x4::<3>(v, _mm_loadu_si128(p.at(a + 12, off).cast()))
+        let row = |r: usize| _mm_loadu_si128(p.at(r, off).cast());
+        let low = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(row(a)), row(a + 4));
+        let high = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(row(a + 8)), row(a + 12));
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
     }
 }
 
