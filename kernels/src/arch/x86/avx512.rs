@@ -18,7 +18,7 @@ use tessera_format::GROUP;
 
 use super::cache;
 use super::planes::{half_mapped, stored_codes};
-use super::rows::{Strided, TileRows};
+use super::rows::{Strided16, TileRows};
 
 #[path = "avx512_int_gemm.rs"]
 mod int_gemm;
@@ -533,7 +533,11 @@ unsafe fn add_pairs(x: __m512i, y: __m512i) -> __m512i {
 /// # Safety
 /// Each row's block holds 16 plane bytes at `at`; `xc` points at the group's 32 activation codes.
 #[inline(always)]
-unsafe fn gemv_sums4<C: Codec, const VNNI: bool>(p: &Strided, at: usize, xc: *const i8) -> __m512i {
+unsafe fn gemv_sums4<C: Codec, const VNNI: bool>(
+    p: &Strided16,
+    at: usize,
+    xc: *const i8,
+) -> __m512i {
     // SAFETY: 32 readable activation bytes.
     let (xlo, xhi) = unsafe {
         (
@@ -573,10 +577,17 @@ unsafe fn gemv_sums4<C: Codec, const VNNI: bool>(p: &Strided, at: usize, xc: *co
 /// # Safety
 /// Each row's block holds 32 code bytes at `at`; `xc` points at the group's 32 activation codes.
 #[inline(always)]
-unsafe fn gemv_sums8<C: Codec, const VNNI: bool>(p: &Strided, at: usize, xc: *const i8) -> __m512i {
+unsafe fn gemv_sums8<C: Codec, const VNNI: bool>(
+    p: &Strided16,
+    at: usize,
+    xc: *const i8,
+) -> __m512i {
     // SAFETY: 32 readable activation bytes.
     let xv = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(xc.cast()) });
-    let a: [__m512i; 8] = std::array::from_fn(|i| {
+    // A loop, not `array::from_fn`: intrinsics inside a closure can be left as calls (q8 gemv
+    // fell to 5 GOPS when the surrounding code grew).
+    let mut a = [_mm512_setzero_si512(); 8];
+    for (i, a) in a.iter_mut().enumerate() {
         // SAFETY: 32 readable code bytes in rows i and i + 8.
         let mut w = unsafe {
             _mm512_inserti64x4::<1>(
@@ -588,8 +599,8 @@ unsafe fn gemv_sums8<C: Codec, const VNNI: bool>(p: &Strided, at: usize, xc: *co
             w = _mm512_xor_si512(w, _mm512_set1_epi8(C::XOR as i8));
         }
         // SAFETY: register arithmetic.
-        unsafe { dot4::<VNNI>(_mm512_setzero_si512(), w, xv) }
-    });
+        *a = unsafe { dot4::<VNNI>(_mm512_setzero_si512(), w, xv) };
+    }
     // a[i] dword d: row i (d < 8) or i + 8 (d >= 8), partial d % 8.
     let pair = |x: __m512i, y: __m512i| {
         _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
@@ -695,9 +706,12 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     let row_lines = block_bytes.div_ceil(64);
     let mut next = base.wrapping_add((start + tile_bytes).min(len));
     let mut acc = _mm512_setzero_ps();
+    // SAFETY: the 16 rows exist and are dense.
+    let mut ptrs = unsafe { Strided16::dense_rows(w, row0) };
     for b in 0..blocks {
-        // SAFETY: the 16 rows exist and are dense; `b` is a block of the row.
-        let ptrs = unsafe { Strided::dense_block::<C>(w, row0, b) };
+        if b > 0 {
+            ptrs.next_block(block_bytes);
+        }
         let first = b * C::GROUPS_PER_BLOCK;
         let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
         // SAFETY: every row's block `b` is stored.
