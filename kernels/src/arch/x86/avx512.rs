@@ -58,7 +58,25 @@ pub(crate) unsafe fn int_rows_vnni(
     out: &mut [f32],
 ) {
     // SAFETY: same contract as this function's.
-    with_codec!(w.encoding(), C => unsafe { int_rows::<C, true>(w, xq, rows, out) })
+    with_codec!(w.encoding(), C => unsafe { int_rows_vnni_for::<C>(w, xq, rows, out) })
+}
+
+/// [`int_rows_vnni`] for one encoding. One function per encoding, not one for all: in a single
+/// function holding every encoding's kernels LLVM stopped inlining small helpers (closures,
+/// `array::map`), left intrinsics as calls, and one encoding's change moved another's speed.
+///
+/// # Safety
+/// As [`int_rows_vnni`].
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")]
+unsafe fn int_rows_vnni_for<C: Codec>(
+    w: &WeightView,
+    xq: &QuantizedActivations,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as this function's.
+    unsafe { int_rows::<C, true>(w, xq, rows, out) }
 }
 
 /// Integer-path rows with `vpmaddwd` (AVX-512 without VNNI).
@@ -73,7 +91,23 @@ pub(crate) unsafe fn int_rows_plain(
     out: &mut [f32],
 ) {
     // SAFETY: same contract as this function's.
-    with_codec!(w.encoding(), C => unsafe { int_rows::<C, false>(w, xq, rows, out) })
+    with_codec!(w.encoding(), C => unsafe { int_rows_plain_for::<C>(w, xq, rows, out) })
+}
+
+/// [`int_rows_plain`] for one encoding (see [`int_rows_vnni_for`]).
+///
+/// # Safety
+/// As [`int_rows_plain`].
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+unsafe fn int_rows_plain_for<C: Codec>(
+    w: &WeightView,
+    xq: &QuantizedActivations,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as this function's.
+    unsafe { int_rows::<C, false>(w, xq, rows, out) }
 }
 
 /// Float-path rows: `out[m][n] = dot(w[n], x[m])` with 16 lane accumulators.
@@ -169,11 +203,18 @@ struct TileGroup {
 /// cost less than three 512-bit `vinserti32x4` (q4 gemv in L2 85 -> 92 GOPS, medians of 5).
 #[inline(always)]
 unsafe fn load_4_rows<P: TileRows>(p: &P, a: usize, off: usize) -> __m512i {
+    // No closures in the kernels: one that is not inlined leaves its intrinsics as calls (q8 and
+    // q4k gemv fell to a fraction of their speed).
     // SAFETY: the caller guarantees 16 readable bytes at each `p.at(r, off)`.
     unsafe {
-        let row = |r: usize| _mm_loadu_si128(p.at(r, off).cast());
-        let low = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(row(a)), row(a + 4));
-        let high = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(row(a + 8)), row(a + 12));
+        let low = _mm256_inserti128_si256::<1>(
+            _mm256_castsi128_si256(_mm_loadu_si128(p.at(a, off).cast())),
+            _mm_loadu_si128(p.at(a + 4, off).cast()),
+        );
+        let high = _mm256_inserti128_si256::<1>(
+            _mm256_castsi128_si256(_mm_loadu_si128(p.at(a + 8, off).cast())),
+            _mm_loadu_si128(p.at(a + 12, off).cast()),
+        );
         _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high)
     }
 }
@@ -182,7 +223,14 @@ unsafe fn load_4_rows<P: TileRows>(p: &P, a: usize, off: usize) -> __m512i {
 #[inline(always)]
 unsafe fn dwords_16x4<P: TileRows>(p: &P, off: usize) -> [__m512i; 4] {
     // SAFETY: as `load_4_rows`.
-    let z: [__m512i; 4] = std::array::from_fn(|a| unsafe { load_4_rows(p, a, off) });
+    let z = unsafe {
+        [
+            load_4_rows(p, 0, off),
+            load_4_rows(p, 1, off),
+            load_4_rows(p, 2, off),
+            load_4_rows(p, 3, off),
+        ]
+    };
     // A 4x4 dword transpose inside every 128-bit lane; lane L dword a is then row a + 4L.
     let t0 = _mm512_unpacklo_epi32(z[0], z[1]);
     let t1 = _mm512_unpackhi_epi32(z[0], z[1]);
