@@ -61,9 +61,9 @@ pub(crate) unsafe fn int_rows_vnni(
     with_codec!(w.encoding(), C => unsafe { int_rows_vnni_for::<C>(w, xq, rows, out) })
 }
 
-/// [`int_rows_vnni`] for one encoding. One function per encoding, not one for all: in a single
-/// function holding every encoding's kernels LLVM stopped inlining small helpers (closures,
-/// `array::map`), left intrinsics as calls, and one encoding's change moved another's speed.
+/// [`int_rows_vnni`] for one encoding. One function per encoding, not one for all: with every
+/// encoding's kernels in one function, their register allocation and inlining depend on each
+/// other (Zen 4, in L2: q8 gemv 87 GOPS there, 94 here; q4k 103 vs 106).
 ///
 /// # Safety
 /// As [`int_rows_vnni`].
@@ -203,8 +203,8 @@ struct TileGroup {
 /// cost less than three 512-bit `vinserti32x4` (q4 gemv in L2 85 -> 92 GOPS, medians of 5).
 #[inline(always)]
 unsafe fn load_4_rows<P: TileRows>(p: &P, a: usize, off: usize) -> __m512i {
-    // No closures in the kernels: one that is not inlined leaves its intrinsics as calls (q8 and
-    // q4k gemv fell to a fraction of their speed).
+    // No closures around intrinsics: a closure does not inherit `#[target_feature]`, so when it
+    // is not inlined its intrinsics stay calls (q8 gemv fell to 5 GOPS that way).
     // SAFETY: the caller guarantees 16 readable bytes at each `p.at(r, off)`.
     unsafe {
         let low = _mm256_inserti128_si256::<1>(

@@ -88,7 +88,7 @@ impl Strided16 {
     }
 
     /// Moves every row to its next block (`block_bytes` on: only a row's last block is short).
-    /// Past the last block the bases point one block beyond, never read.
+    /// The caller stops at the row's last block.
     #[inline(always)]
     pub(super) fn next_block(&mut self, block_bytes: usize) {
         for b in &mut self.base {
