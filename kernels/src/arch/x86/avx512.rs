@@ -572,93 +572,115 @@ unsafe fn add_pairs(x: __m512i, y: __m512i) -> __m512i {
     _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
 }
 
-/// gemv, 4-bit codes (one 4-bit plane, nothing else): the lane sums `sum u * xq` of the group
-/// whose plane is at `at`, for 16 dense rows. Four rows per zmm as loaded (128-bit lane `L` =
-/// row `k + 4L`), low nibbles against activations 0..16 and high nibbles against 16..32
-/// (broadcast to every 128-bit lane), then an exact i32 transpose-and-add of the 4 partials of
-/// each row: 6 shuffles and 2 broadcasts instead of 8 unpacks and 8 broadcasts.
-///
-/// # Safety
-/// Each row's block holds 16 plane bytes at `at`; `xc` points at the group's 32 activation codes.
-#[inline(always)]
-unsafe fn gemv_sums4<C: Codec, const VNNI: bool>(
-    p: &Strided16,
-    at: usize,
-    xc: *const i8,
-) -> __m512i {
-    // SAFETY: 32 readable activation bytes.
-    let (xlo, xhi) = unsafe {
-        (
-            _mm512_broadcast_i32x4(_mm_loadu_si128(xc.cast())),
-            _mm512_broadcast_i32x4(_mm_loadu_si128(xc.add(16).cast())),
-        )
-    };
-    let nib = _mm512_set1_epi8(0x0F);
-    // SAFETY: `lut` is 16 bytes.
-    let table = C::LUT4.map(|lut| unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
-    let mut a = [_mm512_setzero_si512(); 4];
-    for (k, a) in a.iter_mut().enumerate() {
-        // SAFETY: 16 readable plane bytes in rows k, k + 4, k + 8, k + 12.
-        let z = unsafe { load_4_rows(p, k, at) };
-        let mut lo = _mm512_and_si512(z, nib);
-        let mut hi = _mm512_and_si512(_mm512_srli_epi32::<4>(z), nib);
-        if let Some(t) = table {
-            let t = _mm512_broadcast_i32x4(t);
-            lo = _mm512_shuffle_epi8(t, lo);
-            hi = _mm512_shuffle_epi8(t, hi);
-        }
-        // SAFETY: register arithmetic.
-        *a = unsafe { dot4::<VNNI>(dot4::<VNNI>(_mm512_setzero_si512(), lo, xlo), hi, xhi) };
-    }
-    // SAFETY: register arithmetic.
-    let (b0, b1) = unsafe { (add_pairs(a[0], a[1]), add_pairs(a[2], a[3])) };
-    // b0 128-bit lane L: rows 4L, 4L + 1, two partial sums each; b1 rows 4L + 2, 4L + 3.
-    _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1))
+/// One gemv group's codes for 16 dense rows, as loaded for [`gemv_dots`]: 4-bit codes in zmm
+/// 0..4 (zmm `k`, 128-bit lane `L`: the 16 plane bytes of row `k + 4L`), 8-bit codes in zmm 0..8
+/// (zmm `i`: the 32 code bytes of rows `i` and `i + 8`).
+type GemvCodes = [__m512i; 8];
+
+/// The partial products of one gemv group, reduced to row sums by [`sum_rows`].
+type GemvDots = [__m512i; 8];
+
+/// Encodings whose gemv uses [`gemv_load`] / [`gemv_dots`] / [`sum_rows`]: one 4-bit plane
+/// (no XOR), or 8-bit codes without an integer sub-scale.
+const fn gemv_direct<C: Codec>() -> bool {
+    (C::BITS == 4 && C::XOR == 0) || (C::BITS == 8 && !C::HAS_MULT)
 }
 
-/// gemv, 8-bit codes: the lane sums `sum u * xq` of group `g` (at plane offset `at`) for 16
-/// dense rows without transposing the codes. Rows `i` and `i + 8` share one zmm (32 code bytes
-/// each), `vpdpbusd` against the group's 32 activations (broadcast to both halves) leaves 8
-/// partial sums per row, and a transpose-and-add tree (exact: i32 sums) gathers each row's 8 into
-/// lane `row`. 8 loads, 8 inserts and 14 shuffles instead of 24 inserts and 16 unpacks.
+/// Loads the codes of the group whose plane is at `at` in each of the 16 rows' current block.
 ///
 /// # Safety
-/// Each row's block holds 32 code bytes at `at`; `xc` points at the group's 32 activation codes.
+/// `gemv_direct::<C>()`; each row's block holds the group's plane (16 or 32 bytes) at `at`.
 #[inline(always)]
-unsafe fn gemv_sums8<C: Codec, const VNNI: bool>(
-    p: &Strided16,
-    at: usize,
-    xc: *const i8,
-) -> __m512i {
-    // SAFETY: 32 readable activation bytes.
-    let xv = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(xc.cast()) });
-    // A loop, not `array::from_fn`: intrinsics inside a closure can be left as calls (q8 gemv
-    // fell to 5 GOPS when the surrounding code grew).
+unsafe fn gemv_load<C: Codec>(p: &Strided16, at: usize) -> GemvCodes {
+    let mut z = [_mm512_setzero_si512(); 8];
+    if C::BITS == 4 {
+        for (k, z) in z.iter_mut().take(4).enumerate() {
+            // SAFETY: 16 readable plane bytes in rows k, k + 4, k + 8, k + 12.
+            *z = unsafe { load_4_rows(p, k, at) };
+        }
+    } else {
+        for (i, z) in z.iter_mut().enumerate() {
+            // SAFETY: 32 readable code bytes in rows i and i + 8.
+            *z = unsafe {
+                _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(_mm256_loadu_si256(p.at(i, at).cast())),
+                    _mm256_loadu_si256(p.at(i + 8, at).cast()),
+                )
+            };
+        }
+    }
+    z
+}
+
+/// The partial products `u * xq` of one group's codes (from [`gemv_load`]) against its 32
+/// activation codes at `xc`, without transposing the codes:
+/// - 4-bit: per loaded zmm, low nibbles against activations 0..16 and high nibbles against
+///   16..32 (each broadcast to every 128-bit lane): dword `d` of zmm `k` is a partial of row
+///   `k + 4 (d / 4)`.
+/// - 8-bit: per zmm, the 32 codes against the 32 activations (broadcast to both halves): dword
+///   `d` of zmm `i` is a partial of row `i` (d < 8) or `i + 8`.
+///
+/// # Safety
+/// `gemv_direct::<C>()`; `xc` points at 32 readable activation codes.
+#[inline(always)]
+unsafe fn gemv_dots<C: Codec, const VNNI: bool>(z: &GemvCodes, xc: *const i8) -> GemvDots {
     let mut a = [_mm512_setzero_si512(); 8];
-    for (i, a) in a.iter_mut().enumerate() {
-        // SAFETY: 32 readable code bytes in rows i and i + 8.
-        let mut w = unsafe {
-            _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_loadu_si256(p.at(i, at).cast())),
-                _mm256_loadu_si256(p.at(i + 8, at).cast()),
+    if C::BITS == 4 {
+        // SAFETY: 32 readable activation bytes.
+        let (xlo, xhi) = unsafe {
+            (
+                _mm512_broadcast_i32x4(_mm_loadu_si128(xc.cast())),
+                _mm512_broadcast_i32x4(_mm_loadu_si128(xc.add(16).cast())),
             )
         };
-        if C::XOR != 0 {
-            w = _mm512_xor_si512(w, _mm512_set1_epi8(C::XOR as i8));
+        let nib = _mm512_set1_epi8(0x0F);
+        for (a, z) in a.iter_mut().zip(z).take(4) {
+            let mut lo = _mm512_and_si512(*z, nib);
+            let mut hi = _mm512_and_si512(_mm512_srli_epi32::<4>(*z), nib);
+            if let Some(lut) = C::LUT4 {
+                // SAFETY: `lut` is 16 bytes.
+                let t = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
+                lo = _mm512_shuffle_epi8(t, lo);
+                hi = _mm512_shuffle_epi8(t, hi);
+            }
+            // SAFETY: register arithmetic.
+            *a = unsafe { dot4::<VNNI>(dot4::<VNNI>(_mm512_setzero_si512(), lo, xlo), hi, xhi) };
         }
-        // SAFETY: register arithmetic.
-        *a = unsafe { dot4::<VNNI>(_mm512_setzero_si512(), w, xv) };
+    } else {
+        // SAFETY: 32 readable activation bytes.
+        let xv = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(xc.cast()) });
+        for (a, z) in a.iter_mut().zip(z) {
+            let mut w = *z;
+            if C::XOR != 0 {
+                w = _mm512_xor_si512(w, _mm512_set1_epi8(C::XOR as i8));
+            }
+            // SAFETY: register arithmetic.
+            *a = unsafe { dot4::<VNNI>(_mm512_setzero_si512(), w, xv) };
+        }
+    }
+    a
+}
+
+/// The 16 row sums (lane `r` = row `r`) of [`gemv_dots`]' partial products: an exact i32
+/// transpose-and-add tree (6 shuffles for 4-bit codes, 14 for 8-bit) instead of transposing the
+/// codes before the products.
+#[inline(always)]
+unsafe fn sum_rows<C: Codec>(a: &GemvDots) -> __m512i {
+    // SAFETY (add_pairs): register arithmetic.
+    if C::BITS == 4 {
+        let (b0, b1) = unsafe { (add_pairs(a[0], a[1]), add_pairs(a[2], a[3])) };
+        // b0 128-bit lane L: rows 4L, 4L + 1, two partial sums each; b1 rows 4L + 2, 4L + 3.
+        return _mm512_add_epi32(_mm512_unpacklo_epi64(b0, b1), _mm512_unpackhi_epi64(b0, b1));
     }
     // a[i] dword d: row i (d < 8) or i + 8 (d >= 8), partial d % 8.
-    let pair = |x: __m512i, y: __m512i| {
-        _mm512_add_epi32(_mm512_unpacklo_epi32(x, y), _mm512_unpackhi_epi32(x, y))
+    let b = unsafe {
+        [
+            add_pairs(a[0], a[1]),
+            add_pairs(a[2], a[3]),
+            add_pairs(a[4], a[5]),
+            add_pairs(a[6], a[7]),
+        ]
     };
-    let b = [
-        pair(a[0], a[1]),
-        pair(a[2], a[3]),
-        pair(a[4], a[5]),
-        pair(a[6], a[7]),
-    ];
     // b[k] 128-bit lane: rows 2k, 2k + 1 (or + 8), two partials each. c0's 128-bit lanes: rows
     // 0-3 (sum of partials 0-3), rows 0-3 (4-7), rows 8-11 (0-3), rows 8-11 (4-7); c1 the same
     // for rows 4-7 and 12-15.
@@ -673,6 +695,31 @@ unsafe fn gemv_sums8<C: Codec, const VNNI: bool>(
     let lo = _mm512_permutex2var_epi64(c0, _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), c1);
     let hi = _mm512_permutex2var_epi64(c0, _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15), c1);
     _mm512_add_epi32(lo, hi)
+}
+
+/// A gemv group whose products are issued but whose row sums and float step are not done yet.
+#[derive(Clone, Copy)]
+struct Pending {
+    dots: GemvDots,
+    sw: __m512,
+    mw: __m512,
+    mult: __m512i,
+    j: usize,
+}
+
+impl Pending {
+    /// Adds the group into `acc`: row sums, then the contract's float step.
+    ///
+    /// # Safety
+    /// Group `self.j` of the one activation row exists.
+    #[inline(always)]
+    unsafe fn finish<C: Codec>(&self, x: &Acts, acc: &mut __m512) {
+        // SAFETY: register arithmetic; the caller guarantees group `j`.
+        unsafe {
+            let s = sum_rows::<C>(&self.dots);
+            float_step::<C>(s, self.sw, self.mw, self.mult, x, self.j, acc);
+        }
+    }
 }
 
 /// Where a software prefetch puts its line.
@@ -756,63 +803,127 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     let mut acc = _mm512_setzero_ps();
     // SAFETY: the 16 rows exist and are dense.
     let mut ptrs = unsafe { Strided16::dense_rows(w, row0) };
-    for b in 0..blocks {
-        if b > 0 {
-            ptrs.next_block(block_bytes);
+    // Prefetches each row's current block a few lines ahead (see `row_prefetch`).
+    let prefetch_rows = |ptrs: &Strided16| {
+        for r in 0..INT_ROWS {
+            // SAFETY: byte 0 of row r's current block is inside the tensor.
+            let at = unsafe { ptrs.at(r, 0) };
+            prefetch_lines(
+                at.wrapping_add(GEMV_ROW_PREFETCH),
+                row_lines,
+                PrefetchTo::L1,
+            );
         }
-        let first = b * C::GROUPS_PER_BLOCK;
-        let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
-        // SAFETY: every row's block `b` is stored.
-        let head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
+    };
+    if gemv_direct::<C>() {
+        // Software-pipelined by one group, since the loop is bound by latency more than by
+        // throughput (the FP scheduler holds about one group's instructions): group j + 1's
+        // codes (and block header) are loaded before group j's products are issued, and group
+        // j's row sums and float step wait until then. Zen 4, medians of 5, GOPS: in L2 q4 100 ->
+        // 112, q4k 108 -> 114, mxfp4 83 -> 91, q8 96 -> 95 (noise); from DRAM q4 87 -> 106,
+        // mxfp4 76 -> 89, q8 49 -> 57.
+        let mut in_block = C::GROUPS_PER_BLOCK.min(groups);
+        let mut g = 0;
         if row_prefetch {
-            for r in 0..INT_ROWS {
-                // SAFETY: byte 0 of row r's current block is inside the tensor.
-                let at = unsafe { ptrs.at(r, 0) };
-                prefetch_lines(
-                    at.wrapping_add(GEMV_ROW_PREFETCH),
-                    row_lines,
-                    PrefetchTo::L1,
-                );
-            }
+            prefetch_rows(&ptrs);
         }
-        for g in 0..in_block {
+        // SAFETY: block 0 of every row is stored and holds `in_block` groups.
+        let mut head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
+        // Blocks of one group: every group starts a block, at a fixed offset.
+        let one = C::GROUPS_PER_BLOCK == 1;
+        let plane = |in_block: usize, g: usize| {
+            if one {
+                planes_at::<C>(1, 0)
+            } else {
+                planes_at::<C>(in_block, g)
+            }
+        };
+        // 4-bit codes are loaded a group ahead; 8-bit ones (8 zmm) are not: their registers
+        // would spill (q8 99 -> 93 GOPS).
+        let ahead = C::BITS == 4;
+        let mut codes = [_mm512_setzero_si512(); 8];
+        if ahead {
+            // SAFETY: as above, and group 0's plane is at `plane`.
+            codes = unsafe { gemv_load::<C>(&ptrs, plane(in_block, 0)) };
+        }
+        // Group j - 1, finished in iteration j (a plain value: an `Option` put its vectors on
+        // the stack, q4 112 -> 64 GOPS).
+        let mut pending = Pending {
+            dots: [_mm512_setzero_si512(); 8],
+            sw: _mm512_setzero_ps(),
+            mw: _mm512_setzero_ps(),
+            mult: _mm512_setzero_si512(),
+            j: 0,
+        };
+        for j in 0..groups {
             // The next tile's lines for this group (spread over the groups: a block's worth at
             // once overran the miss buffers and halved q4k from DRAM).
             prefetch_lines(next, group_lines, stream_to);
             next = next.wrapping_add(group_step);
-            if C::BITS == 4 && C::XOR == 0 {
-                let j = first + g;
-                // SAFETY: the block holds group g's plane after its header; group j's activation
-                // codes exist (one row, group-major); the rest is register arithmetic.
-                unsafe {
-                    let s = gemv_sums4::<C, VNNI>(
-                        &ptrs,
-                        planes_at::<C>(in_block, g),
-                        x.codes.as_ptr().add(j * GROUP),
-                    );
-                    let (mw, mult) = group_min_mult::<C>(&head, g);
-                    float_step::<C>(s, head.sw, mw, mult, x, j, &mut acc);
+            let this = if ahead {
+                codes
+            } else {
+                // SAFETY: group j's plane lies in the rows' current block.
+                unsafe { gemv_load::<C>(&ptrs, plane(in_block, g)) }
+            };
+            // SAFETY: register arithmetic.
+            let (mw, mult) = unsafe { group_min_mult::<C>(&head, g) };
+            let sw = head.sw;
+            if j + 1 < groups {
+                g += 1;
+                if one || g == in_block {
+                    ptrs.next_block(block_bytes);
+                    g = 0;
+                    in_block = C::GROUPS_PER_BLOCK.min(groups - (j + 1));
+                    if row_prefetch {
+                        prefetch_rows(&ptrs);
+                    }
+                    // SAFETY: group j + 1 starts the rows' next block, which is stored.
+                    head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
                 }
-                continue;
-            }
-            if C::BITS == 8 && !C::HAS_MULT {
-                let j = first + g;
-                // SAFETY: the block holds group g's 32 code bytes after its header; group j's
-                // activation codes exist (one row, group-major).
-                unsafe {
-                    let s = gemv_sums8::<C, VNNI>(
-                        &ptrs,
-                        planes_at::<C>(in_block, g),
-                        x.codes.as_ptr().add(j * GROUP),
-                    );
-                    float_step::<C>(s, head.sw, head.mw, _mm512_set1_epi32(1), x, j, &mut acc);
+                if ahead {
+                    // SAFETY: group j + 1's plane lies in the rows' current block.
+                    codes = unsafe { gemv_load::<C>(&ptrs, plane(in_block, g)) };
                 }
-                continue;
             }
-            // SAFETY: as above; one activation row exists.
-            unsafe {
-                let tg = tile_group::<C, _>(&ptrs, &head, g);
-                m_block::<C, VNNI, 1>(&tg, x, first + g, 0, std::slice::from_mut(&mut acc));
+            // SAFETY: group j's activation codes exist (one row, group-major).
+            let dots = unsafe { gemv_dots::<C, VNNI>(&this, x.codes.as_ptr().add(j * GROUP)) };
+            if j > 0 {
+                // SAFETY: group j - 1 exists.
+                unsafe { pending.finish::<C>(x, &mut acc) };
+            }
+            pending = Pending {
+                dots,
+                sw,
+                mw,
+                mult,
+                j,
+            };
+        }
+        if groups > 0 {
+            // SAFETY: the last group exists.
+            unsafe { pending.finish::<C>(x, &mut acc) };
+        }
+    } else {
+        for b in 0..blocks {
+            if b > 0 {
+                ptrs.next_block(block_bytes);
+            }
+            let first = b * C::GROUPS_PER_BLOCK;
+            let in_block = C::GROUPS_PER_BLOCK.min(groups - first);
+            // SAFETY: every row's block `b` is stored.
+            let head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
+            if row_prefetch {
+                prefetch_rows(&ptrs);
+            }
+            for g in 0..in_block {
+                prefetch_lines(next, group_lines, stream_to);
+                next = next.wrapping_add(group_step);
+                // SAFETY: every row's block holds group g; one activation row exists.
+                unsafe {
+                    let tg = tile_group::<C, _>(&ptrs, &head, g);
+                    m_block::<C, VNNI, 1>(&tg, x, first + g, 0, std::slice::from_mut(&mut acc));
+                }
             }
         }
     }
