@@ -697,28 +697,57 @@ unsafe fn sum_rows<C: Codec>(a: &GemvDots) -> __m512i {
     _mm512_add_epi32(lo, hi)
 }
 
-/// A gemv group whose products are issued but whose row sums and float step are not done yet.
+/// A gemv group in flight: its products (`Dots`, from [`gemv_dots`]) or its row sums (`__m512i`,
+/// from [`sum_rows`]), with its block's scale, min and sub-scale, not yet added to the output.
 #[derive(Clone, Copy)]
-struct Pending {
-    dots: GemvDots,
+struct InFlight<T> {
+    part: T,
     sw: __m512,
     mw: __m512,
     mult: __m512i,
     j: usize,
 }
 
-impl Pending {
-    /// Adds the group into `acc`: row sums, then the contract's float step.
+impl<T: Copy> InFlight<T> {
+    /// Group 0 with nothing computed (each stage is only read once a group has filled it).
+    #[inline(always)]
+    fn empty(part: T) -> Self {
+        // SAFETY: register zeroing.
+        let (zf, zi) = unsafe { (_mm512_setzero_ps(), _mm512_setzero_si512()) };
+        InFlight {
+            part,
+            sw: zf,
+            mw: zf,
+            mult: zi,
+            j: 0,
+        }
+    }
+}
+
+impl InFlight<GemvDots> {
+    /// The row sums of the group's products.
+    #[inline(always)]
+    unsafe fn reduce<C: Codec>(&self) -> InFlight<__m512i> {
+        InFlight {
+            // SAFETY: register arithmetic.
+            part: unsafe { sum_rows::<C>(&self.part) },
+            sw: self.sw,
+            mw: self.mw,
+            mult: self.mult,
+            j: self.j,
+        }
+    }
+}
+
+impl InFlight<__m512i> {
+    /// Adds the group into `acc` by the contract's float step.
     ///
     /// # Safety
     /// Group `self.j` of the one activation row exists.
     #[inline(always)]
     unsafe fn finish<C: Codec>(&self, x: &Acts, acc: &mut __m512) {
-        // SAFETY: register arithmetic; the caller guarantees group `j`.
-        unsafe {
-            let s = sum_rows::<C>(&self.dots);
-            float_step::<C>(s, self.sw, self.mw, self.mult, x, self.j, acc);
-        }
+        // SAFETY: the caller guarantees group `j`.
+        unsafe { float_step::<C>(self.part, self.sw, self.mw, self.mult, x, self.j, acc) };
     }
 }
 
@@ -816,12 +845,13 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
         }
     };
     if gemv_direct::<C>() {
-        // Software-pipelined by one group, since the loop is bound by latency more than by
-        // throughput (the FP scheduler holds about one group's instructions): group j + 1's
-        // codes (and block header) are loaded before group j's products are issued, and group
-        // j's row sums and float step wait until then. Zen 4, medians of 5, GOPS: in L2 q4 100 ->
-        // 112, q4k 108 -> 114, mxfp4 83 -> 91, q8 96 -> 95 (noise); from DRAM q4 87 -> 106,
-        // mxfp4 76 -> 89, q8 49 -> 57.
+        // Software-pipelined, since the loop is bound by latency more than by throughput (the
+        // FP scheduler holds about one group's instructions): group j + 1's codes (4-bit) and
+        // block header are loaded before group j's products are issued; group j's row sums
+        // follow in iteration j + 1 and its float step in j + 2. Zen 4, medians of 5, GOPS, one
+        // stage deferred: in L2 q4 100 -> 112, q4k 108 -> 114, mxfp4 83 -> 91, q8 96 -> 95
+        // (noise); from DRAM q4 87 -> 106, mxfp4 76 -> 89, q8 49 -> 57. The float step a
+        // further group later: in L2 q4 112 -> 115, q4k and q8 +1, mxfp4 91 -> 93.
         let mut in_block = C::GROUPS_PER_BLOCK.min(groups);
         let mut g = 0;
         if row_prefetch {
@@ -846,15 +876,10 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
             // SAFETY: as above, and group 0's plane is at `plane`.
             codes = unsafe { gemv_load::<C>(&ptrs, plane(in_block, 0)) };
         }
-        // Group j - 1, finished in iteration j (a plain value: an `Option` put its vectors on
-        // the stack, q4 112 -> 64 GOPS).
-        let mut pending = Pending {
-            dots: [_mm512_setzero_si512(); 8],
-            sw: _mm512_setzero_ps(),
-            mw: _mm512_setzero_ps(),
-            mult: _mm512_setzero_si512(),
-            j: 0,
-        };
+        // Groups j - 1 (products issued) and j - 2 (row sums done) in iteration j: plain values
+        // (an `Option` put their vectors on the stack, q4 112 -> 64 GOPS).
+        let mut issued = InFlight::empty([_mm512_setzero_si512(); 8]);
+        let mut summed = InFlight::empty(_mm512_setzero_si512());
         for j in 0..groups {
             // The next tile's lines for this group (spread over the groups: a block's worth at
             // once overran the miss buffers and halved q4k from DRAM).
@@ -888,21 +913,28 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
             }
             // SAFETY: group j's activation codes exist (one row, group-major).
             let dots = unsafe { gemv_dots::<C, VNNI>(&this, x.codes.as_ptr().add(j * GROUP)) };
-            if j > 0 {
-                // SAFETY: group j - 1 exists.
-                unsafe { pending.finish::<C>(x, &mut acc) };
+            if j > 1 {
+                // SAFETY: group j - 2 exists.
+                unsafe { summed.finish::<C>(x, &mut acc) };
             }
-            pending = Pending {
-                dots,
+            if j > 0 {
+                // SAFETY: register arithmetic.
+                summed = unsafe { issued.reduce::<C>() };
+            }
+            issued = InFlight {
+                part: dots,
                 sw,
                 mw,
                 mult,
                 j,
             };
         }
+        // SAFETY (drain): groups `groups - 2` and `groups - 1` exist where these run.
+        if groups > 1 {
+            unsafe { summed.finish::<C>(x, &mut acc) };
+        }
         if groups > 0 {
-            // SAFETY: the last group exists.
-            unsafe { pending.finish::<C>(x, &mut acc) };
+            unsafe { issued.reduce::<C>().finish::<C>(x, &mut acc) };
         }
     } else {
         for b in 0..blocks {
