@@ -47,6 +47,10 @@ if [ "$(uname -m)" = x86_64 ]; then
       cargo +nightly miri test -p tessera-tests --no-default-features --features kernels \
       --test miri_kernels -- --exact "encodings_part_$part"
   done
+  step "AVX2 kernels vs reference, whole dense gemv tiles"
+  RUSTFLAGS="-C target-feature=+avx2,+fma,+f16c" CARGO_TARGET_DIR="$base/miri-avx2" \
+    cargo +nightly miri test -p tessera-tests --no-default-features --features kernels \
+    --test miri_kernels -- --exact dense_gemv_tiles
 else
   echo "not x86_64: skipped"
 fi

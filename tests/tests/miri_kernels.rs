@@ -42,8 +42,27 @@ fn encodings_part_5() {
     check_part(5);
 }
 
-/// Part `part` of every encoding through every tier this build can run, against the reference.
-fn check_part(part: usize) {
+/// gemv (one activation row) over whole dense tiles of 8 rows: the AVX2 tier's pipelined loop
+/// for the `q{b}` family (`gemv_tile_dense`), which the 3-row shapes of the parts never reach.
+#[test]
+fn dense_gemv_tiles() {
+    insist_on_avx2_when_built();
+    let (rows, k, m) = (8usize, 72usize, 1usize);
+    for (i, name) in ["q4", "q8", "q3", "q4k"].into_iter().enumerate() {
+        let e = Encoding::from_name(name).expect("encoding name");
+        let n = e.tensor_bytes(&[rows as u64, k as u64]).unwrap() as usize;
+        let bytes = lcg(200 + i as u64, n);
+        let x: Vec<f32> = lcg(300 + i as u64, m * k)
+            .iter()
+            .map(|&b| (b as f32 - 128.0) / 32.0)
+            .collect();
+        check_all_tiers(e, rows, k, false, &bytes, &x, m);
+    }
+}
+
+/// Fails if the build enables AVX2 but the kernels do not offer that tier (Miri without the
+/// target features reports none, and only the scalar tier would run).
+fn insist_on_avx2_when_built() {
     if cfg!(all(
         target_arch = "x86_64",
         target_feature = "avx2",
@@ -55,6 +74,11 @@ fn check_part(part: usize) {
             "AVX2 enabled at build time but not detected"
         );
     }
+}
+
+/// Part `part` of every encoding through every tier this build can run, against the reference.
+fn check_part(part: usize) {
+    insist_on_avx2_when_built();
     // k = 40: one full group and a ragged one (two ragged super-block groups for q{b}k).
     let (rows, k, m) = (3usize, 40usize, 2usize);
     let all = Encoding::all();
