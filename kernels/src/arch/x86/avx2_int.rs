@@ -336,6 +336,19 @@ unsafe fn group_min_mult<C: Codec, P: TileRows>(
     }
 }
 
+/// The operands' magnitudes for [`group_dot`] (signed dot only; otherwise the operands as they
+/// are, unused).
+#[inline(always)]
+unsafe fn magnitudes<C: Codec>(wt: &[__m256i; 8]) -> [__m256i; 8] {
+    let mut wabs = *wt;
+    if signed_dot::<C>() {
+        for v in wabs.iter_mut() {
+            *v = _mm256_abs_epi8(*v);
+        }
+    }
+    wabs
+}
+
 /// `sum over the group of operand * x` per row lane, exact in i32: `wt` the group's operands (see
 /// [`tile_codes`]), `wabs` their magnitudes (signed dot only), `x` the group's 32 activation codes.
 ///
@@ -451,12 +464,8 @@ unsafe fn tile_block<C: Codec, P: TileRows>(
                 group_min_mult::<C, P>(p, present, &head, g),
             )
         };
-        let mut wabs = wt;
-        if signed_dot::<C>() {
-            for v in wabs.iter_mut() {
-                *v = _mm256_abs_epi8(*v);
-            }
-        }
+        // SAFETY: register arithmetic.
+        let wabs = unsafe { magnitudes::<C>(&wt) };
         // (No closures here: they would not inherit AVX2, and the intrinsics in them would
         // stay calls.)
         if xq.m() == 1 {
@@ -509,13 +518,11 @@ unsafe fn gemv_tile_dense<C: Codec>(
             // SAFETY: as above; the blocks hold `in_block` groups; group j's 32 codes exist.
             let isum = unsafe {
                 let wt = tile_codes::<C, Strided>(&p, in_block, g);
-                let mut wabs = wt;
-                if signed_dot::<C>() {
-                    for v in wabs.iter_mut() {
-                        *v = _mm256_abs_epi8(*v);
-                    }
-                }
-                group_dot::<C>(&wt, &wabs, codes[j * GROUP..j * GROUP + GROUP].as_ptr())
+                group_dot::<C>(
+                    &wt,
+                    &magnitudes::<C>(&wt),
+                    codes[j * GROUP..j * GROUP + GROUP].as_ptr(),
+                )
             };
             if j > 0 {
                 let (pi, psw, pmw, pmult, pj) = pending;
