@@ -1,5 +1,5 @@
-//! Integer-path gemm with many activation rows (the AVX-512 register-blocked kernel takes over
-//! from 8 rows), compared BIT FOR BIT (all NaNs equal) with `tessera-reference`: M below, at and
+//! Integer-path gemm with many activation rows (the register-blocked kernels take over from 8
+//! rows on AVX-512, from 4 on AVX2), compared BIT FOR BIT (all NaNs equal) with `tessera-reference`: M below, at and
 //! past the threshold and the register block, N ragged against the 32-row tiles, K ragged and
 //! past one L1 chunk, sparse tensors, every integer encoding, weights at their code extremes,
 //! activations at +-127 and special scales (NaN, infinity, subnormal, huge), row sub-ranges and
@@ -174,10 +174,11 @@ fn integer_encodings() -> Vec<Encoding> {
         .collect()
 }
 
-/// (rows, k, m): M around the threshold (7, 8) and the 4-row register block (9, 10, 11, 16,
-/// 24, 33), N ragged against 32-row tiles (37, 100, 17) or whole (64), K ragged (300, 513),
-/// past one 32-group chunk (1056, 2055) or long (4096).
-const SHAPES: [(usize, usize, usize); 10] = [
+/// (rows, k, m): M around the AVX-512 threshold (7, 8) and its 5-row register block (9, 10, 11,
+/// 16, 24, 33), at the AVX2 threshold (4) and past its 4- and 3-row blocks (5, 7, 9, 10, 11), N
+/// ragged against the 32-row (AVX-512) and 16-row (AVX2) tiles (37, 100, 17, 21) or whole (64),
+/// K ragged (300, 513, 520), past one chunk of 32 or 16 groups (1056, 2055) or long (4096).
+const SHAPES: [(usize, usize, usize); 12] = [
     (37, 4096, 16),
     (100, 300, 24),
     (33, 513, 33),
@@ -188,6 +189,8 @@ const SHAPES: [(usize, usize, usize); 10] = [
     (5, 40, 11),
     (70, 288, 64),
     (32, 4096, 13),
+    (29, 200, 4),
+    (21, 520, 5),
 ];
 
 #[test]

@@ -23,10 +23,10 @@ use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
 
 /// Output rows per tile (one ymm lane each).
-const ROWS: usize = 8;
+pub(super) const ROWS: usize = 8;
 
 /// Lanes of absent rows read these zeros (longer than any block).
-static ZERO_BLOCK: [u8; 512] = [0; 512];
+pub(super) static ZERO_BLOCK: [u8; 512] = [0; 512];
 
 /// The largest lane code of `C` (see [`Codec::OFFSET`]).
 const fn max_lane_code<C: Codec>() -> i32 {
@@ -39,13 +39,13 @@ const fn max_lane_code<C: Codec>() -> i32 {
 
 /// True if the codes are dotted as `u - 128` (signed): an unsigned `vpmaddubsw` pair sum
 /// `2 * u * 127` saturates above u = 129.
-const fn signed_dot<C: Codec>() -> bool {
+pub(super) const fn signed_dot<C: Codec>() -> bool {
     max_lane_code::<C>() > 129
 }
 
 /// How many `vpmaddubsw` results add in i16 before widening: `2c` products of at most
 /// `max * 127` each stay below 2^15 (the signed form: `|s| <= 128`, one result).
-const fn i16_chunk<C: Codec>() -> usize {
+pub(super) const fn i16_chunk<C: Codec>() -> usize {
     let max = if signed_dot::<C>() {
         128
     } else {
@@ -174,7 +174,11 @@ unsafe fn transpose_8x8_dwords(c: &[__m256i; ROWS]) -> [__m256i; 8] {
 /// # Safety
 /// Every pointer addresses a whole block of `C` holding group `g` (or the zero block).
 #[inline(always)]
-unsafe fn tile_codes<C: Codec, P: TileRows>(p: &P, groups: usize, g: usize) -> [__m256i; 8] {
+pub(super) unsafe fn tile_codes<C: Codec, P: TileRows>(
+    p: &P,
+    groups: usize,
+    g: usize,
+) -> [__m256i; 8] {
     let at = planes_at::<C>(groups, g);
     let mut wt = [_mm256_setzero_si256(); 8];
     // The XOR that turns stored bytes into dot operands (8-bit codes: lane code, then signed).
@@ -225,8 +229,8 @@ unsafe fn tile_codes<C: Codec, P: TileRows>(p: &P, groups: usize, g: usize) -> [
 
 /// The tile's block headers, read once per block: per-row scale `sw` and (`q{b}a`) min `mw`, 0 in
 /// absent lanes; for `q{b}k` the dwords at bytes 2 and 5 (the sub-scale bit string).
-struct TileHead {
-    sw: __m256,
+pub(super) struct TileHead {
+    pub(super) sw: __m256,
     mw: __m256,
     present: __m256i,
     sub_scales: [__m256i; 2],
@@ -238,7 +242,7 @@ struct TileHead {
 /// Every pointer addresses a whole block of `C` (or the zero block); rows in `present` a stored
 /// one.
 #[inline(always)]
-unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
+pub(super) unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
     // SAFETY: register arithmetic.
     let lanes = unsafe { present_lanes(present) };
     let zero = _mm256_setzero_si256();
@@ -291,7 +295,7 @@ unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> TileHead {
 /// # Safety
 /// As [`tile_head`], which read `head` from the same blocks.
 #[inline(always)]
-unsafe fn group_min_mult<C: Codec, P: TileRows>(
+pub(super) unsafe fn group_min_mult<C: Codec, P: TileRows>(
     p: &P,
     present: u32,
     head: &TileHead,
@@ -385,7 +389,7 @@ unsafe fn group_dot<C: Codec>(wt: &[__m256i; 8], wabs: &[__m256i; 8], x: *const 
 /// The contract's float steps for one group and activation row: `isum` the dot from
 /// [`group_dot`], `xsum` / `sx` the activations' sum and scale.
 #[inline(always)]
-unsafe fn group_float_step<C: Codec>(
+pub(super) unsafe fn group_float_step<C: Codec>(
     acc: __m256,
     mut isum: __m256i,
     sw: __m256,
@@ -561,6 +565,11 @@ pub(super) unsafe fn int_rows_8_avx2<C: Codec>(
     let m_count = xq.m();
     let blocks = TileCursor::<ROWS>::blocks_per_row(w);
     let sparse = w.is_sparse();
+    if super::avx2_int_gemm::takes::<C>(m_count) {
+        // SAFETY: same contract as this function's.
+        unsafe { super::avx2_int_gemm::int_gemm_rows::<C>(w, xq, rows, out) };
+        return;
+    }
     let mut acc = vec![_mm256_setzero_ps(); m_count];
     for tile in (0..n).step_by(ROWS) {
         let nr = ROWS.min(n - tile);

@@ -3,6 +3,7 @@
 pub(crate) mod avx2;
 mod avx2_float;
 mod avx2_int;
+mod avx2_int_gemm;
 pub(crate) mod avx512;
 mod cache;
 mod planes;
