@@ -51,6 +51,10 @@ if [ "$(uname -m)" = x86_64 ]; then
   RUSTFLAGS="-C target-feature=+avx2,+fma,+f16c" CARGO_TARGET_DIR="$base/miri-avx2" \
     cargo +nightly miri test -p tessera-tests --no-default-features --features kernels \
     --test miri_kernels -- --exact dense_gemv_tiles
+  step "AVX2 kernels vs reference, register-blocked integer gemm"
+  RUSTFLAGS="-C target-feature=+avx2,+fma,+f16c" CARGO_TARGET_DIR="$base/miri-avx2" \
+    cargo +nightly miri test -p tessera-tests --no-default-features --features kernels \
+    --test miri_kernels -- --exact int_gemm_register_blocks
 else
   echo "not x86_64: skipped"
 fi

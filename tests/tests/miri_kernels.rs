@@ -43,16 +43,36 @@ fn encodings_part_5() {
 }
 
 /// gemv (one activation row) over whole dense tiles of 8 rows: the AVX2 tier's pipelined loop
-/// for the `q{b}` family (`gemv_tile_dense`), which the 3-row shapes of the parts never reach.
+/// (`gemv_tile_dense`, with the untransposed 4-bit dots of `row_dots` for q4, q4k and mxfp4),
+/// which the 3-row shapes of the parts never reach.
 #[test]
 fn dense_gemv_tiles() {
     insist_on_avx2_when_built();
     let (rows, k, m) = (8usize, 72usize, 1usize);
-    for (i, name) in ["q4", "q8", "q3", "q4k"].into_iter().enumerate() {
+    for (i, name) in ["q4", "q8", "q3", "q4k", "mxfp4"].into_iter().enumerate() {
         let e = Encoding::from_name(name).expect("encoding name");
         let n = e.tensor_bytes(&[rows as u64, k as u64]).unwrap() as usize;
         let bytes = lcg(200 + i as u64, n);
         let x: Vec<f32> = lcg(300 + i as u64, m * k)
+            .iter()
+            .map(|&b| (b as f32 - 128.0) / 32.0)
+            .collect();
+        check_all_tiers(e, rows, k, false, &bytes, &x, m);
+    }
+}
+
+/// The AVX2 tier's register-blocked integer gemm (`avx2_int_gemm`, M >= 8, unsigned-dot
+/// encodings): a whole 16-row tile and a ragged one, K past one group, 9 activation rows (4
+/// blocks of 2 and a tail of 1), dense and sparse.
+#[test]
+fn int_gemm_register_blocks() {
+    insist_on_avx2_when_built();
+    let (rows, k, m) = (20usize, 72usize, 9usize);
+    for (i, name) in ["q4", "q4k", "mxfp4"].into_iter().enumerate() {
+        let e = Encoding::from_name(name).expect("encoding name");
+        let n = e.tensor_bytes(&[rows as u64, k as u64]).unwrap() as usize;
+        let bytes = lcg(400 + i as u64, n);
+        let x: Vec<f32> = lcg(500 + i as u64, m * k)
             .iter()
             .map(|&b| (b as f32 - 128.0) / 32.0)
             .collect();

@@ -70,7 +70,9 @@ const fn offset_correction<C: Codec>() -> i32 {
 
 /// f16 bit patterns (low 16 bits of each i32 lane, high bits zero) to f32, exactly as
 /// `half::f16::to_f32` (NaNs quieted, payload kept). Neither F16C (Miri does not run
-/// `vcvtph2ps`) nor f32 subnormal inputs (DAZ would flush them) are used.
+/// `vcvtph2ps`) nor f32 subnormal inputs (DAZ would flush them) are used. Only built for Miri
+/// (see [`f16_lanes_to_f32`]) and for the test that checks both against `half`.
+#[cfg(any(miri, test))]
 #[inline(always)]
 unsafe fn f16_bits_to_f32(h: __m256i) -> __m256 {
     let em = _mm256_and_si256(h, _mm256_set1_epi32(0x7FFF));
@@ -96,6 +98,27 @@ unsafe fn f16_bits_to_f32(h: __m256i) -> __m256 {
     let v = _mm256_blendv_epi8(normal, sub, is_sub);
     let v = _mm256_blendv_epi8(v, special, is_special);
     _mm256_castsi256_ps(_mm256_or_si256(v, sign))
+}
+
+/// f16 bit patterns (low 16 bits of each i32 lane, high bits zero) to f32 with F16C's
+/// `vcvtph2ps` (exact; NaNs quieted, payload kept, as `half`), or under Miri, which does not run
+/// it, with [`f16_bits_to_f32`]. (q4 gemv in cache, Zen 3: the integer decoding cost 1.06x.)
+///
+/// # Safety
+/// AVX2 and F16C.
+#[inline(always)]
+unsafe fn f16_lanes_to_f32(h: __m256i) -> __m256 {
+    #[cfg(not(miri))]
+    {
+        // Unsigned saturation leaves values below 2^16 as they are.
+        let words = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+        _mm256_cvtph_ps(words)
+    }
+    #[cfg(miri)]
+    // SAFETY: register arithmetic.
+    unsafe {
+        f16_bits_to_f32(h)
+    }
 }
 
 /// An i32 lane mask with lane `r` set where bit `r` of `present` is.
@@ -254,8 +277,8 @@ pub(super) unsafe fn tile_head<C: Codec, P: TileRows>(p: &P, present: u32) -> Ti
             let head = dword_per_row(p, 0);
             let low = _mm256_and_si256(head, _mm256_set1_epi32(0xFFFF));
             (
-                f16_bits_to_f32(low),
-                f16_bits_to_f32(_mm256_srli_epi32::<16>(head)),
+                f16_lanes_to_f32(low),
+                f16_lanes_to_f32(_mm256_srli_epi32::<16>(head)),
             )
         }
     } else {
@@ -384,6 +407,64 @@ unsafe fn group_dot<C: Codec>(wt: &[__m256i; 8], wabs: &[__m256i; 8], x: *const 
         }
     }
     isum
+}
+
+/// Encodings whose gemv dots each row's plane as stored ([`row_dots`]) instead of transposing it
+/// first: one 4-bit plane per group (byte `i`: code `i` in the low nibble, code `i + 16` in the
+/// high one), dotted unsigned.
+const fn row_layout<C: Codec>() -> bool {
+    C::BITS == 4 && C::FAMILY != family::SUPER_HALF && C::XOR == 0 && !signed_dot::<C>()
+}
+
+/// Per 128-bit lane: `[x0 + x2, y0 + y2, x1 + x3, y1 + y3]` (i32, exact).
+#[inline(always)]
+unsafe fn add_pairs(x: __m256i, y: __m256i) -> __m256i {
+    _mm256_add_epi32(_mm256_unpacklo_epi32(x, y), _mm256_unpackhi_epi32(x, y))
+}
+
+/// The exact i32 sums `sum u * x` of group `g` of the 8 rows (lane `r` = row `r`), for
+/// [`row_layout`] encodings, from the rows' planes as stored: two rows per ymm (rows `k` and `k +
+/// 4`), low nibbles against activations 0..16 and high nibbles against 16..32 (`xlo` / `xhi`,
+/// each in both 128-bit lanes), then a transpose-and-add tree of the partial sums. Against
+/// [`tile_codes`] + [`group_dot`] this saves the 4x4 dword transposes and the 8 activation
+/// broadcasts per group, for 3 more `vpmaddwd`.
+///
+/// # Safety
+/// `row_layout::<C>()`; every `p.at(r, 0)` addresses a whole block of `C` holding group `g` (of
+/// `groups`).
+#[inline(always)]
+unsafe fn row_dots<C: Codec, P: TileRows>(
+    p: &P,
+    groups: usize,
+    g: usize,
+    xlo: __m256i,
+    xhi: __m256i,
+) -> __m256i {
+    let at = planes_at::<C>(groups, g);
+    let nib = _mm256_set1_epi8(0x0F);
+    let ones = _mm256_set1_epi16(1);
+    let mut d = [_mm256_setzero_si256(); 4];
+    for (k, d) in d.iter_mut().enumerate() {
+        // SAFETY: each block holds the group's 16 plane bytes at `at`.
+        let z = unsafe { _mm256_loadu2_m128i(p.at(k + 4, at).cast(), p.at(k, at).cast()) };
+        let mut lo = _mm256_and_si256(z, nib);
+        let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(z), nib);
+        if let Some(lut) = C::LUT4 {
+            // SAFETY: `lut` is 16 bytes.
+            let table =
+                _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
+            lo = _mm256_shuffle_epi8(table, lo);
+            hi = _mm256_shuffle_epi8(table, hi);
+        }
+        // Four products per i16 (at most 4 * 24 * 127), then widened: 128-bit lane L holds four
+        // partial sums of row k + 4L.
+        let s = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo), _mm256_maddubs_epi16(hi, xhi));
+        *d = _mm256_madd_epi16(s, ones);
+    }
+    // SAFETY (add_pairs): register arithmetic.
+    let (b0, b1) = unsafe { (add_pairs(d[0], d[1]), add_pairs(d[2], d[3])) };
+    // b0, lane L: rows 4L and 4L + 1, two partial sums each; b1 rows 4L + 2 and 4L + 3.
+    _mm256_add_epi32(_mm256_unpacklo_epi64(b0, b1), _mm256_unpackhi_epi64(b0, b1))
 }
 
 /// The contract's float steps for one group and activation row: `isum` the dot from
@@ -519,14 +600,17 @@ unsafe fn gemv_tile_dense<C: Codec>(
         let head = unsafe { tile_head::<C, Strided>(&p, 0xFF) };
         for g in 0..in_block {
             let j = first + g;
+            let x = codes[j * GROUP..j * GROUP + GROUP].as_ptr();
             // SAFETY: as above; the blocks hold `in_block` groups; group j's 32 codes exist.
             let isum = unsafe {
-                let wt = tile_codes::<C, Strided>(&p, in_block, g);
-                group_dot::<C>(
-                    &wt,
-                    &magnitudes::<C>(&wt),
-                    codes[j * GROUP..j * GROUP + GROUP].as_ptr(),
-                )
+                if row_layout::<C>() {
+                    let xlo = _mm256_broadcastsi128_si256(_mm_loadu_si128(x.cast()));
+                    let xhi = _mm256_broadcastsi128_si256(_mm_loadu_si128(x.add(16).cast()));
+                    row_dots::<C, Strided>(&p, in_block, g, xlo, xhi)
+                } else {
+                    let wt = tile_codes::<C, Strided>(&p, in_block, g);
+                    group_dot::<C>(&wt, &magnitudes::<C>(&wt), x)
+                }
             };
             if j > 0 {
                 let (pi, psw, pmw, pmult, pj) = pending;
@@ -581,7 +665,8 @@ pub(super) unsafe fn int_rows_8_avx2<C: Codec>(
         // avx2, medians of 5, GOPS): in L2 q4 60 -> 63-66, q8 43 -> 45; from DRAM q4 34 -> 40,
         // q8 26 -> 28. For q4k and mxfp4 it measured 1-7% slower (in L2 and from DRAM), about
         // as much as code layout alone moved them.
-        if !sparse && nr == ROWS && m_count == 1 && C::FAMILY == family::SYM {
+        if !sparse && nr == ROWS && m_count == 1 && (C::FAMILY == family::SYM || row_layout::<C>())
+        {
             // SAFETY: as below.
             acc1 = unsafe { gemv_tile_dense::<C>(w, row0, xq) };
         } else if !sparse && nr == ROWS {
@@ -626,26 +711,34 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)]
     fn f16_bits_convert_like_half() {
-        if !is_x86_feature_detected!("avx2") {
+        // (Every AVX2 CPU seen has F16C; the tier requires both.)
+        if !is_x86_feature_detected!("avx2") || !is_x86_feature_detected!("f16c") {
             return;
         }
-        #[target_feature(enable = "avx2")]
-        unsafe fn convert(bits: &[i32; 8]) -> [f32; 8] {
+        #[target_feature(enable = "avx2,f16c")]
+        unsafe fn convert(bits: &[i32; 8], f16c: bool) -> [f32; 8] {
             let mut out = [0.0f32; 8];
-            // SAFETY: 8-element arrays; AVX2 is enabled.
+            // SAFETY: 8-element arrays; AVX2 and F16C are enabled.
             unsafe {
-                let v = f16_bits_to_f32(_mm256_loadu_si256(bits.as_ptr().cast()));
+                let h = _mm256_loadu_si256(bits.as_ptr().cast());
+                let v = if f16c {
+                    f16_lanes_to_f32(h)
+                } else {
+                    f16_bits_to_f32(h)
+                };
                 _mm256_storeu_ps(out.as_mut_ptr(), v);
             }
             out
         }
         for base in (0..0x10000).step_by(8) {
             let bits: [i32; 8] = std::array::from_fn(|i| base + i as i32);
-            // SAFETY: AVX2 was detected.
-            let got = unsafe { convert(&bits) };
-            for (b, g) in bits.iter().zip(got) {
-                let want = half::f16::from_bits(*b as u16).to_f32();
-                assert_eq!(g.to_bits(), want.to_bits(), "f16 {b:#06x}");
+            for with_f16c in [false, true] {
+                // SAFETY: AVX2 and F16C were detected.
+                let got = unsafe { convert(&bits, with_f16c) };
+                for (b, g) in bits.iter().zip(got) {
+                    let want = half::f16::from_bits(*b as u16).to_f32();
+                    assert_eq!(g.to_bits(), want.to_bits(), "f16 {b:#06x} f16c={with_f16c}");
+                }
             }
         }
     }
