@@ -252,6 +252,30 @@ fn gemv_whole_tiles_and_rest() {
     }
 }
 
+/// gemv on dense tensors above 8 MiB, where the AVX2 dense-tile loop also prefetches the next
+/// tile (a hint: results must not change): q4, q4k and mxfp4, 8-row tiles and a ragged rest.
+#[test]
+fn gemv_large_tensors() {
+    for (i, name) in ["q4", "q4k", "mxfp4"].into_iter().enumerate() {
+        let e = Encoding::from_name(name).expect("encoding name");
+        let k = 8192;
+        // Rows for a little over 8 MiB, not a multiple of 8.
+        let row_bytes = e.row_bytes(k as u64).unwrap() as usize;
+        let rows = (8 << 20) / row_bytes + 13;
+        let case = Case {
+            e,
+            rows,
+            k,
+            m: 1,
+            sparse: false,
+            seed: 0xB16 + i as u64,
+        };
+        if let Err(msg) = check(&case) {
+            panic!("{msg}");
+        }
+    }
+}
+
 /// Float-path gemm with M >= 4 on dense tensors decodes each 8-row weight tile once and runs
 /// 3-activation-row register tiles over K chunks of 32 groups: M not a multiple of 3 (and
 /// below 4: the general loop), N not a multiple of 8, K past one chunk with a partial last group,
