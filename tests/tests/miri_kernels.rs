@@ -48,17 +48,7 @@ fn encodings_part_5() {
 #[test]
 fn dense_gemv_tiles() {
     insist_on_avx2_when_built();
-    let (rows, k, m) = (8usize, 72usize, 1usize);
-    for (i, name) in ["q4", "q8", "q3", "q4k", "mxfp4"].into_iter().enumerate() {
-        let e = Encoding::from_name(name).expect("encoding name");
-        let n = e.tensor_bytes(&[rows as u64, k as u64]).unwrap() as usize;
-        let bytes = lcg(200 + i as u64, n);
-        let x: Vec<f32> = lcg(300 + i as u64, m * k)
-            .iter()
-            .map(|&b| (b as f32 - 128.0) / 32.0)
-            .collect();
-        check_all_tiers(e, rows, k, false, &bytes, &x, m);
-    }
+    check_dense(&["q4", "q8", "q3", "q4k", "mxfp4"], (8, 72, 1), 200);
 }
 
 /// The AVX2 tier's register-blocked integer gemm (`avx2_int_gemm`, M >= 8, unsigned-dot
@@ -67,12 +57,17 @@ fn dense_gemv_tiles() {
 #[test]
 fn int_gemm_register_blocks() {
     insist_on_avx2_when_built();
-    let (rows, k, m) = (20usize, 72usize, 9usize);
-    for (i, name) in ["q4", "q4k", "mxfp4"].into_iter().enumerate() {
+    check_dense(&["q4", "q4k", "mxfp4"], (20, 72, 9), 400);
+}
+
+/// The named encodings on dense `rows x k` weights and `m` activation rows (random bytes and
+/// activations from `seed` on) through every tier this build can run, against the reference.
+fn check_dense(names: &[&str], (rows, k, m): (usize, usize, usize), seed: u64) {
+    for (i, name) in names.iter().enumerate() {
         let e = Encoding::from_name(name).expect("encoding name");
         let n = e.tensor_bytes(&[rows as u64, k as u64]).unwrap() as usize;
-        let bytes = lcg(400 + i as u64, n);
-        let x: Vec<f32> = lcg(500 + i as u64, m * k)
+        let bytes = lcg(seed + i as u64, n);
+        let x: Vec<f32> = lcg(seed + 100 + i as u64, m * k)
             .iter()
             .map(|&b| (b as f32 - 128.0) / 32.0)
             .collect();

@@ -296,7 +296,8 @@ pub(super) const fn takes<C: Codec>(m: usize) -> bool {
 /// Integer-path rows where [`takes`]: same bits as the general loop.
 ///
 /// # Safety
-/// AVX2, FMA; `takes::<C>(xq.m())`; `out.len() == xq.m() * rows.len()`, `xq.k() == w.k()`, rows inside `w`.
+/// AVX2, FMA; `takes::<C>(xq.m())`; `out.len() == xq.m() * rows.len()`, `xq.k() == w.k()`,
+/// rows inside `w`.
 #[inline(always)]
 pub(super) unsafe fn int_gemm_rows<C: Codec>(
     w: &WeightView,
