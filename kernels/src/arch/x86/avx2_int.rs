@@ -102,7 +102,7 @@ unsafe fn f16_bits_to_f32(h: __m256i) -> __m256 {
 
 /// f16 bit patterns (low 16 bits of each i32 lane, high bits zero) to f32 with F16C's
 /// `vcvtph2ps` (exact; NaNs quieted, payload kept, as `half`), or under Miri, which does not run
-/// it, with [`f16_bits_to_f32`]. (q4 gemv in cache, Zen 3: the integer decoding cost 1.06x.)
+/// it, with [`f16_bits_to_f32`] (q4 gemv in L3 on Zen 3, with `row_dots`: 48 -> 55 GOPS).
 ///
 /// # Safety
 /// AVX2 and F16C.
