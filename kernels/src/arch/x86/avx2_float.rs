@@ -15,6 +15,7 @@ use std::ops::Range;
 use tessera_format::{MxType, GROUP};
 
 use super::avx2::decode_group;
+use super::prefetch::{prefetch_lines, PrefetchTo};
 use crate::codec::{group_len, Codec};
 use crate::tile::TileCursor;
 use crate::WeightView;
@@ -162,14 +163,8 @@ unsafe fn reduce16_x4(lo: [__m256; ROWS], hi: [__m256; ROWS]) -> [f32; ROWS] {
 /// Hints the cache lines of `bytes[range]` into L2 (nothing under Miri).
 #[inline(always)]
 fn prefetch_l2(bytes: &[u8], range: Range<usize>) {
-    #[cfg(not(miri))]
-    for at in range.step_by(64) {
-        // SAFETY: `at` is inside `bytes` (the range ends at most at its length); a prefetch
-        // does not access memory architecturally anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(bytes.as_ptr().add(at).cast()) };
-    }
-    #[cfg(miri)]
-    let _ = (bytes, range);
+    let from = bytes.as_ptr().wrapping_add(range.start);
+    prefetch_lines(from, range.len().div_ceil(64), PrefetchTo::L2);
 }
 
 /// Copies `x` (`m_count x k`, row-major) into blocks of `ACTS` rows in the kernel's order: block

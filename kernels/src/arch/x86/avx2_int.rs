@@ -17,6 +17,7 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::planes::{group_codes, half_mapped};
+use super::prefetch::{prefetch_lines, PrefetchTo};
 use super::rows::{Strided, TileRows};
 use crate::codec::{family, group_params, planes_at, Codec};
 use crate::tile::TileCursor;
@@ -568,19 +569,6 @@ unsafe fn tile_block<C: Codec, P: TileRows>(
 /// Tensors above this size have the dense gemv prefetch its next tile ([`gemv_tile_dense`]).
 const STREAM_ABOVE_BYTES: usize = 8 << 20;
 
-/// Hints `lines` cache lines from `from` on into L2 (nothing under Miri, which lacks the
-/// intrinsic). A prefetch never faults, so `from` may lie past the tensor.
-#[inline(always)]
-fn prefetch_l2(from: *const u8, lines: usize) {
-    #[cfg(not(miri))]
-    for i in 0..lines {
-        // SAFETY: SSE is part of x86-64; a prefetch reads nothing architecturally.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(from.wrapping_add(64 * i).cast()) };
-    }
-    #[cfg(miri)]
-    let _ = (from, lines);
-}
-
 /// gemv over 8 dense rows from `row0`: [`tile_block`]'s work for one activation row, pipelined
 /// by one group. Group j's float step runs after group j + 1's dot is issued, so the two groups'
 /// dependency chains overlap: the loop is bound by latency more than by throughput.
@@ -630,7 +618,7 @@ unsafe fn gemv_tile_dense<C: Codec>(
         for g in 0..in_block {
             let j = first + g;
             if stream {
-                prefetch_l2(next, group_lines);
+                prefetch_lines(next, group_lines, PrefetchTo::L2);
                 next = next.wrapping_add(group_step);
             }
             let x = codes[j * GROUP..j * GROUP + GROUP].as_ptr();

@@ -18,6 +18,7 @@ use tessera_format::GROUP;
 
 use super::cache;
 use super::planes::{half_mapped, stored_codes};
+use super::prefetch::{prefetch_lines, PrefetchTo};
 use super::rows::{Strided16, TileRows};
 
 #[path = "avx512_int_gemm.rs"]
@@ -748,34 +749,6 @@ impl InFlight<__m512i> {
     unsafe fn finish<C: Codec>(&self, x: &Acts, acc: &mut __m512) {
         // SAFETY: the caller guarantees group `j`.
         unsafe { float_step::<C>(self.part, self.sw, self.mw, self.mult, x, self.j, acc) };
-    }
-}
-
-/// Where a software prefetch puts its line.
-#[derive(Clone, Copy)]
-enum PrefetchTo {
-    L1,
-    /// Into L1, marked to leave first (AMD: measured on Zen 5, q4k from DRAM 30 -> 34 GB/s
-    /// against `L1`, q4 30 -> 32).
-    L1NonTemporal,
-    L2,
-}
-
-/// Prefetches the `lines` cache lines from `from` on.
-#[inline(always)]
-fn prefetch_lines(from: *const u8, lines: usize, to: PrefetchTo) {
-    for i in 0..lines {
-        // `wrapping_add` forms no reference.
-        let p = from.wrapping_add(64 * i).cast();
-        // SAFETY: SSE is part of x86-64; a prefetch is a hint that reads nothing and never
-        // faults.
-        unsafe {
-            match to {
-                PrefetchTo::L1 => _mm_prefetch::<_MM_HINT_T0>(p),
-                PrefetchTo::L1NonTemporal => _mm_prefetch::<_MM_HINT_NTA>(p),
-                PrefetchTo::L2 => _mm_prefetch::<_MM_HINT_T1>(p),
-            }
-        }
     }
 }
 

@@ -7,4 +7,5 @@ mod avx2_int_gemm;
 pub(crate) mod avx512;
 mod cache;
 mod planes;
+mod prefetch;
 mod rows;
