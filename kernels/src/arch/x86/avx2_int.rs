@@ -16,8 +16,9 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
+use super::cache;
 use super::planes::{group_codes, half_mapped};
-use super::prefetch::{prefetch_lines, PrefetchTo};
+use super::prefetch::{prefetch_lines, PrefetchTo, STREAM_ABOVE_BYTES};
 use super::rows::{Strided, TileRows};
 use crate::codec::{family, group_params, planes_at, Codec};
 use crate::tile::TileCursor;
@@ -566,9 +567,6 @@ unsafe fn tile_block<C: Codec, P: TileRows>(
     }
 }
 
-/// Tensors above this size have the dense gemv prefetch its next tile ([`gemv_tile_dense`]).
-const STREAM_ABOVE_BYTES: usize = 8 << 20;
-
 /// gemv over 8 dense rows from `row0`: [`tile_block`]'s work for one activation row, pipelined
 /// by one group. Group j's float step runs after group j + 1's dot is issued, so the two groups'
 /// dependency chains overlap: the loop is bound by latency more than by throughput.
@@ -596,9 +594,10 @@ unsafe fn gemv_tile_dense<C: Codec>(
         .bytes()
         .as_ptr()
         .wrapping_add(w.row_start(row0 + ROWS).min(w.bytes().len()));
-    // Not for tensors that fit in L2 and L3 comfortably: there it cost q4k ~20% (Zen 3, 1024 x
-    // 2048 in L3: 48 -> 39 GOPS) and q4 nothing.
-    let stream = w.bytes().len() > STREAM_ABOVE_BYTES;
+    // Not for tensors that stay in L2 or L3 (`STREAM_ABOVE_BYTES`). On Intel, rows of a page or more are left to its L2 streamer (see
+    // `avx512::gemv_dense_tile`).
+    let long_rows = w.row_start(1) >= 4096;
+    let stream = w.bytes().len() > STREAM_ABOVE_BYTES && !(long_rows && cache::is_intel());
     // Group j - 1, issued but not yet added (a plain value: in the AVX-512 gemv an `Option`
     // put such vectors on the stack).
     let mut pending = (

@@ -18,7 +18,7 @@ use tessera_format::GROUP;
 
 use super::cache;
 use super::planes::{half_mapped, stored_codes};
-use super::prefetch::{prefetch_lines, PrefetchTo};
+use super::prefetch::{prefetch_lines, PrefetchTo, STREAM_ABOVE_BYTES};
 use super::rows::{Strided16, TileRows};
 
 #[path = "avx512_int_gemm.rs"]
@@ -790,15 +790,25 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     // block (inside the group loop, this cost q4k in cache 15%: its registers and branch stayed
     // in the loop even where it never ran).
     let row_prefetch = tile_bytes > 48 << 10;
-    // Where the next tile goes: with a 48 KB L1 (Zen 5) into L1, measured best there; with a
-    // 32 KB L1 (Zen 4) a tile ahead into L1 evicts the lines about to be used (q4 from DRAM 9.5
-    // GB/s), into L2 it runs 17 GB/s and q4k 10 -> 21.
-    let stream_to = if cache::l1d_bytes() < 48 << 10 {
-        PrefetchTo::L2
+    // Where the next tile goes (`None`: nowhere, the hardware prefetchers follow the rows).
+    // AMD: with a 48 KB L1 (Zen 5) into L1, measured best there; with a 32 KB L1 (Zen 4) a tile
+    // ahead into L1 evicts the lines about to be used (q4 from DRAM 9.5 GB/s), into L2 it runs
+    // 17 GB/s and q4k 10 -> 21. Intel (Xeon, family 6 model 167, 48 KB L1): a non-temporal
+    // prefetch skips L2, and q4 from DRAM fell to 4.3 GB/s, q8 in L3 to 26 GOPS; into L2 q4 ran
+    // 10.9 GB/s, q4k 13. Rows of a page or more are each one page stream, which Intel's L2
+    // streamer follows better alone than beside software prefetches (these hold a line fill
+    // buffer each): q8 at K = 4096 12.8 -> 14.0 GB/s (the measured read rate), q4 at K = 16384
+    // 10.7 -> 16.3, q8 in L3 62 -> 70 GOPS; with shorter rows alone it fell (q4 10.9 -> 7.2).
+    // Tensors that stay in L2 or L3 are not streamed (`STREAM_ABOVE_BYTES`).
+    let row_bytes = tile_bytes / INT_ROWS;
+    let stream_to = if cache::is_intel() {
+        (row_bytes < 4096 && w.bytes().len() > STREAM_ABOVE_BYTES).then_some(PrefetchTo::L2)
+    } else if cache::l1d_bytes() < 48 << 10 {
+        Some(PrefetchTo::L2)
     } else if row_prefetch {
-        PrefetchTo::L1
+        Some(PrefetchTo::L1)
     } else {
-        PrefetchTo::L1NonTemporal
+        Some(PrefetchTo::L1NonTemporal)
     };
     let row_lines = block_bytes.div_ceil(64);
     let mut next = base.wrapping_add((start + tile_bytes).min(len));
@@ -856,8 +866,10 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
         for j in 0..groups {
             // The next tile's lines for this group (spread over the groups: a block's worth at
             // once overran the miss buffers and halved q4k from DRAM).
-            prefetch_lines(next, group_lines, stream_to);
-            next = next.wrapping_add(group_step);
+            if let Some(to) = stream_to {
+                prefetch_lines(next, group_lines, to);
+                next = next.wrapping_add(group_step);
+            }
             let this = if ahead {
                 codes
             } else {
@@ -922,8 +934,10 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
                 prefetch_rows(&ptrs);
             }
             for g in 0..in_block {
-                prefetch_lines(next, group_lines, stream_to);
-                next = next.wrapping_add(group_step);
+                if let Some(to) = stream_to {
+                    prefetch_lines(next, group_lines, to);
+                    next = next.wrapping_add(group_step);
+                }
                 // SAFETY: every row's block holds group g; one activation row exists.
                 unsafe {
                     let tg = tile_group::<C, _>(&ptrs, &head, g);

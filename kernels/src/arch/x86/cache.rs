@@ -1,4 +1,5 @@
-//! This CPU's cache sizes, as far as the kernels' prefetch choices need them (CPUID, read once).
+//! This CPU's caches and prefetchers, as far as the kernels' prefetch choices need them (CPUID,
+//! read once).
 
 use std::arch::x86_64::{__cpuid, __cpuid_count, CpuidResult};
 use std::sync::OnceLock;
@@ -7,6 +8,18 @@ use std::sync::OnceLock;
 pub(crate) fn l1d_bytes() -> usize {
     static L1D: OnceLock<usize> = OnceLock::new();
     *L1D.get_or_init(|| detect_l1d().unwrap_or(32 << 10))
+}
+
+/// Whether this CPU is Intel's. Its L2 streamer follows each 4 KB page's accesses in order and
+/// its software prefetches hold a line fill buffer, so the gemv's prefetch choices differ from
+/// AMD's (see `avx512::gemv_dense_tile`).
+pub(crate) fn is_intel() -> bool {
+    static INTEL: OnceLock<bool> = OnceLock::new();
+    *INTEL.get_or_init(|| {
+        let r = cpuid(0, 0);
+        // The vendor string is EBX, EDX, ECX: "Genu" "ineI" "ntel".
+        (r.ebx, r.edx, r.ecx) == (0x756E_6547, 0x4965_6E69, 0x6C65_746E)
+    })
 }
 
 fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
