@@ -286,8 +286,11 @@ fn gemv_large_tensors() {
 /// infinity in an activation row.
 #[test]
 fn float_gemm_decoded_tiles() {
-    const FLOAT_SHAPES: [(usize, usize, usize); 7] = [
+    // Rows past 32 cover several AVX-512 tiles decoded together (4 x 8 rows) and a ragged rest.
+    const FLOAT_SHAPES: [(usize, usize, usize); 9] = [
         (13, 1100, 7),
+        (45, 300, 5),
+        (70, 530, 4),
         (8, 1024, 4),
         (9, 40, 5),
         (17, 2049, 6),

@@ -42,7 +42,11 @@ const FLOAT_ACTS: usize = 4;
 /// accumulators, and the K chunk (in groups) over which they stay in registers.
 const DECODED_ROWS: usize = 8;
 const DECODED_ACTS: usize = 3;
-const CHUNK_GROUPS: usize = 32;
+const CHUNK_GROUPS: usize = 8;
+/// Decoded float path: weight tiles decoded together, so that each activation block's chunk,
+/// read from L2 or L3 once, serves all of them from L1 (one tile at a time streamed the whole
+/// packed activations, 4 MB at M = 256 and K = 4096, from L3 per 8 rows).
+const DECODED_TILES: usize = 4;
 /// How many groups ahead the decoded float tile prefetches its activation block.
 const X_PREFETCH_GROUPS: usize = 4;
 
@@ -1264,36 +1268,41 @@ unsafe fn float_rows_decoded<C: Codec>(
             }
         }
     }
-    // Row r's group j: buf[(j * R + r) * 2 ..][..2].
-    let mut buf = vec![_mm512_setzero_ps(); R * groups * 2];
-    // Activation row m, tile row r: state[m * R + r].
-    let mut state = vec![_mm512_setzero_ps(); m_count * R];
+    // Tile t's row r, group j: buf[t * tile_len + (j * R + r) * 2 ..][..2].
+    let tile_len = R * groups * 2;
+    let mut buf = vec![_mm512_setzero_ps(); DECODED_TILES * tile_len];
+    // Tile t, activation row m, tile row r: state[(t * m_count + m) * R + r].
+    let mut state = vec![_mm512_setzero_ps(); DECODED_TILES * m_count * R];
     let tail = k % GROUP;
-    for tile in (0..n).step_by(R) {
-        let nr = R.min(n - tile);
-        let mut cursor = TileCursor::<R>::new(w, rows.start + tile, nr);
-        let mut ptrs = [ZERO_BLOCK.as_ptr(); R];
-        for b in 0..blocks {
-            // Dense: every row of the tile is present.
-            cursor.next_block(w, b, &mut ptrs);
-            for ptr in ptrs.iter().take(nr) {
-                // SAFETY: a prefetch does not access memory (wrapping address, may lie past the
-                // tensor).
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(PREFETCH_BYTES).cast()) };
-            }
-            for g in 0..gpb.min(groups - b * gpb) {
-                let j = b * gpb + g;
-                let valid = group_len(k, j);
-                for (r, ptr) in ptrs.iter().enumerate() {
-                    let v = if r < nr {
-                        // SAFETY: a stored block holds its header and planes (raw: `valid`
-                        // elements).
-                        unsafe { decode_group::<C>(*ptr, g, gpb.min(groups - b * gpb), valid) }
-                    } else {
-                        [_mm512_setzero_ps(); 2]
-                    };
-                    buf[(j * R + r) * 2] = v[0];
-                    buf[(j * R + r) * 2 + 1] = v[1];
+    for tile0 in (0..n).step_by(R * DECODED_TILES) {
+        let tiles = (n - tile0).div_ceil(R).min(DECODED_TILES);
+        for (t, buf) in buf.chunks_exact_mut(tile_len).take(tiles).enumerate() {
+            let tile = tile0 + t * R;
+            let nr = R.min(n - tile);
+            let mut cursor = TileCursor::<R>::new(w, rows.start + tile, nr);
+            let mut ptrs = [ZERO_BLOCK.as_ptr(); R];
+            for b in 0..blocks {
+                // Dense: every row of the tile is present.
+                cursor.next_block(w, b, &mut ptrs);
+                for ptr in ptrs.iter().take(nr) {
+                    // SAFETY: a prefetch does not access memory (wrapping address, may lie past
+                    // the tensor).
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(PREFETCH_BYTES).cast()) };
+                }
+                for g in 0..gpb.min(groups - b * gpb) {
+                    let j = b * gpb + g;
+                    let valid = group_len(k, j);
+                    for (r, ptr) in ptrs.iter().enumerate() {
+                        let v = if r < nr {
+                            // SAFETY: a stored block holds its header and planes (raw: `valid`
+                            // elements).
+                            unsafe { decode_group::<C>(*ptr, g, gpb.min(groups - b * gpb), valid) }
+                        } else {
+                            [_mm512_setzero_ps(); 2]
+                        };
+                        buf[(j * R + r) * 2] = v[0];
+                        buf[(j * R + r) * 2 + 1] = v[1];
+                    }
                 }
             }
         }
@@ -1302,27 +1311,36 @@ unsafe fn float_rows_decoded<C: Codec>(
             let first = g0 == 0;
             // Valid elements of the chunk's last group when it is the row's partial one.
             let part = if g1 == groups { tail } else { 0 };
-            let wc = &buf[g0 * R * 2..g1 * R * 2];
             let mut m0 = 0;
             while m0 < m_count {
                 let na = DECODED_ACTS.min(m_count - m0);
                 let xs = &xpack[m0 * groups * 2 + g0 * na * 2..m0 * groups * 2 + g1 * na * 2];
-                let st = &mut state[m0 * R..(m0 + na) * R];
-                // SAFETY (every arm): plain AVX-512 F register and slice work, as this function.
-                match na {
-                    DECODED_ACTS => unsafe {
-                        decoded_tile::<DECODED_ACTS>(wc, xs, part, first, st)
-                    },
-                    1 => unsafe { decoded_tile::<1>(wc, xs, part, first, st) },
-                    _ => unsafe { decoded_tile::<2>(wc, xs, part, first, st) },
+                // The block's chunk of activations, read from L2 or L3 once, serves every tile
+                // from L1.
+                for t in 0..tiles {
+                    let wc = &buf[t * tile_len + g0 * R * 2..t * tile_len + g1 * R * 2];
+                    let at = (t * m_count + m0) * R;
+                    let st = &mut state[at..at + na * R];
+                    // SAFETY (every arm): plain AVX-512 F register and slice work, as this
+                    // function.
+                    match na {
+                        DECODED_ACTS => unsafe {
+                            decoded_tile::<DECODED_ACTS>(wc, xs, part, first, st)
+                        },
+                        1 => unsafe { decoded_tile::<1>(wc, xs, part, first, st) },
+                        _ => unsafe { decoded_tile::<2>(wc, xs, part, first, st) },
+                    }
                 }
                 m0 += na;
             }
         }
-        for m in 0..m_count {
-            for r in 0..nr {
-                // SAFETY: plain SSE/AVX reduction of a register.
-                out[m * n + tile + r] = unsafe { reduce16(state[m * R + r]) };
+        for t in 0..tiles {
+            let tile = tile0 + t * R;
+            for m in 0..m_count {
+                for r in 0..R.min(n - tile) {
+                    // SAFETY: plain SSE/AVX reduction of a register.
+                    out[m * n + tile + r] = unsafe { reduce16(state[(t * m_count + m) * R + r]) };
+                }
             }
         }
     }
