@@ -594,10 +594,10 @@ unsafe fn gemv_tile_dense<C: Codec>(
         .bytes()
         .as_ptr()
         .wrapping_add(w.row_start(row0 + ROWS).min(w.bytes().len()));
-    // Not for tensors that stay in L2 or L3 (`STREAM_ABOVE_BYTES`). On Intel, rows of a page or more are left to its L2 streamer (see
-    // `avx512::gemv_dense_tile`).
-    let long_rows = w.row_start(1) >= 4096;
-    let stream = w.bytes().len() > STREAM_ABOVE_BYTES && !(long_rows && cache::is_intel());
+    // Not for tensors that stay in L2 or L3 (`STREAM_ABOVE_BYTES`), nor for rows the hardware
+    // streamer follows alone.
+    let stream =
+        w.bytes().len() > STREAM_ABOVE_BYTES && !cache::streamer_follows_rows(w.row_start(1));
     // Group j - 1, issued but not yet added (a plain value: in the AVX-512 gemv an `Option`
     // put such vectors on the stack).
     let mut pending = (

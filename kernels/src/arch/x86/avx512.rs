@@ -804,9 +804,9 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     // buffer each): q8 at K = 4096 12.8 -> 14.0 GB/s (the measured read rate), q4 at K = 16384
     // 10.7 -> 16.3, q8 in L3 62 -> 70 GOPS; with shorter rows alone it fell (q4 10.9 -> 7.2).
     // Tensors that stay in L2 or L3 are not streamed (`STREAM_ABOVE_BYTES`).
-    let row_bytes = tile_bytes / INT_ROWS;
     let stream_to = if cache::is_intel() {
-        (row_bytes < 4096 && w.bytes().len() > STREAM_ABOVE_BYTES).then_some(PrefetchTo::L2)
+        let streamed = !cache::streamer_follows_rows(tile_bytes / INT_ROWS);
+        (streamed && w.bytes().len() > STREAM_ABOVE_BYTES).then_some(PrefetchTo::L2)
     } else if cache::l1d_bytes() < 48 << 10 {
         Some(PrefetchTo::L2)
     } else if row_prefetch {
@@ -1231,10 +1231,10 @@ unsafe fn float_rows_impl<C: Codec>(
 
 /// Dense weights, several activation rows. The activations are first copied into blocks of
 /// `DECODED_ACTS` rows, group-major (block, group, row, half: one sequential stream per block,
-/// zero past K). Each tile of `DECODED_ROWS` weight rows is then decoded once into a group-major
-/// f32 buffer (zero past K and for rows past the tile's end). The tile's K is cut into chunks of
-/// `CHUNK_GROUPS` groups (the chunk's weights stay in L1): per chunk, every activation block runs
-/// over it with `DECODED_ROWS x DECODED_ACTS` zmm accumulators, kept in `state` between chunks.
+/// zero past K). `DECODED_TILES` tiles of `DECODED_ROWS` weight rows are then decoded at once
+/// ([`decode_tile`]). K is cut into chunks of `CHUNK_GROUPS` groups (the tiles' chunk weights
+/// stay in L1): per chunk, every activation block runs over each tile's chunk with
+/// `DECODED_ROWS x DECODED_ACTS` zmm accumulators, kept in `state` between chunks.
 /// Per output the fma order is the contract's (lane = k mod 16, increasing k); the last group's
 /// lanes past K are masked, not multiplied.
 #[inline(always)]
@@ -1249,8 +1249,6 @@ unsafe fn float_rows_decoded<C: Codec>(
     let k = w.k();
     let n = rows.len();
     let groups = k.div_ceil(GROUP);
-    let blocks = TileCursor::<R>::blocks_per_row(w);
-    let gpb = C::GROUPS_PER_BLOCK;
     // Activation row m0 + a of the block starting at m0 (na rows), group j, half h:
     // xpack[m0 * groups * 2 + (j * na + a) * 2 + h].
     let mut xpack = vec![_mm512_setzero_ps(); m_count * groups * 2];
@@ -1278,33 +1276,8 @@ unsafe fn float_rows_decoded<C: Codec>(
         let tiles = (n - tile0).div_ceil(R).min(DECODED_TILES);
         for (t, buf) in buf.chunks_exact_mut(tile_len).take(tiles).enumerate() {
             let tile = tile0 + t * R;
-            let nr = R.min(n - tile);
-            let mut cursor = TileCursor::<R>::new(w, rows.start + tile, nr);
-            let mut ptrs = [ZERO_BLOCK.as_ptr(); R];
-            for b in 0..blocks {
-                // Dense: every row of the tile is present.
-                cursor.next_block(w, b, &mut ptrs);
-                for ptr in ptrs.iter().take(nr) {
-                    // SAFETY: a prefetch does not access memory (wrapping address, may lie past
-                    // the tensor).
-                    unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(PREFETCH_BYTES).cast()) };
-                }
-                for g in 0..gpb.min(groups - b * gpb) {
-                    let j = b * gpb + g;
-                    let valid = group_len(k, j);
-                    for (r, ptr) in ptrs.iter().enumerate() {
-                        let v = if r < nr {
-                            // SAFETY: a stored block holds its header and planes (raw: `valid`
-                            // elements).
-                            unsafe { decode_group::<C>(*ptr, g, gpb.min(groups - b * gpb), valid) }
-                        } else {
-                            [_mm512_setzero_ps(); 2]
-                        };
-                        buf[(j * R + r) * 2] = v[0];
-                        buf[(j * R + r) * 2 + 1] = v[1];
-                    }
-                }
-            }
+            // SAFETY: the tile's rows lie inside `rows`, which is inside the dense `w`.
+            unsafe { decode_tile::<C>(w, rows.start + tile, R.min(n - tile), buf) };
         }
         for g0 in (0..groups).step_by(CHUNK_GROUPS) {
             let g1 = groups.min(g0 + CHUNK_GROUPS);
@@ -1341,6 +1314,46 @@ unsafe fn float_rows_decoded<C: Codec>(
                     // SAFETY: plain SSE/AVX reduction of a register.
                     out[m * n + tile + r] = unsafe { reduce16(state[(t * m_count + m) * R + r]) };
                 }
+            }
+        }
+    }
+}
+
+/// Decodes the dense rows `row0..row0 + nr` (nr <= `DECODED_ROWS`) into `buf`, group-major: row
+/// r's group j at `buf[(j * DECODED_ROWS + r) * 2..][..2]`, zero past K and for rows past `nr`.
+///
+/// # Safety
+/// AVX-512 F; the rows exist in `w`, which is dense; `buf` holds `DECODED_ROWS * 2` vectors per
+/// group of K.
+#[inline(always)]
+unsafe fn decode_tile<C: Codec>(w: &WeightView, row0: usize, nr: usize, buf: &mut [__m512]) {
+    const R: usize = DECODED_ROWS;
+    let k = w.k();
+    let groups = k.div_ceil(GROUP);
+    let gpb = C::GROUPS_PER_BLOCK;
+    let mut cursor = TileCursor::<R>::new(w, row0, nr);
+    let mut ptrs = [ZERO_BLOCK.as_ptr(); R];
+    for b in 0..TileCursor::<R>::blocks_per_row(w) {
+        // Dense: every row of the tile is present.
+        cursor.next_block(w, b, &mut ptrs);
+        for ptr in ptrs.iter().take(nr) {
+            // SAFETY: a prefetch does not access memory (wrapping address, may lie past the
+            // tensor).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(PREFETCH_BYTES).cast()) };
+        }
+        for g in 0..gpb.min(groups - b * gpb) {
+            let j = b * gpb + g;
+            let valid = group_len(k, j);
+            for (r, ptr) in ptrs.iter().enumerate() {
+                let v = if r < nr {
+                    // SAFETY: a stored block holds its header and planes (raw: `valid`
+                    // elements).
+                    unsafe { decode_group::<C>(*ptr, g, gpb.min(groups - b * gpb), valid) }
+                } else {
+                    [_mm512_setzero_ps(); 2]
+                };
+                buf[(j * R + r) * 2] = v[0];
+                buf[(j * R + r) * 2 + 1] = v[1];
             }
         }
     }

@@ -22,6 +22,14 @@ pub(crate) fn is_intel() -> bool {
     })
 }
 
+/// Whether the hardware L2 streamer alone follows a gemv tile whose rows are `row_bytes` long:
+/// on Intel, rows of a page or more are each one page stream, and software prefetches beside
+/// them only take line fill buffers (measurements at `avx512::gemv_dense_tile`).
+pub(crate) fn streamer_follows_rows(row_bytes: usize) -> bool {
+    const PAGE_BYTES: usize = 4096;
+    row_bytes >= PAGE_BYTES && is_intel()
+}
+
 fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
     // SAFETY: CPUID exists on every x86-64 CPU; leaves above the reported maximum return
     // reserved values, which the callers guard against.
