@@ -18,12 +18,15 @@ if [ ${#tests[@]} -lt 3 ]; then
   exit 1
 fi
 
-for tier in scalar avx2 avx512 avx512vnni; do
+for tier in scalar avx2 avx512 avx512vnni avx512amx; do
   case $tier in
     scalar) ok=1 ;;
     avx2) has avx2 fma f16c && ok=1 || ok=0 ;;
     avx512) has avx2 fma f16c avx512f avx512bw avx512vl avx512dq && ok=1 || ok=0 ;;
     avx512vnni) has avx2 fma f16c avx512f avx512bw avx512vl avx512dq avx512_vnni && ok=1 || ok=0 ;;
+    # The CPU flags are not enough for AMX (Linux must also grant the tile state); the library
+    # says whether it can run the tier.
+    avx512amx) has avx512_vnni amx_tile amx_int8 && ok=1 || ok=0 ;;
   esac
   if [ "$ok" = 1 ]; then
     echo "--- tessera-kernels with TESSERA_ISA=$tier"

@@ -225,8 +225,8 @@ const char *tessera_version(void);
 // Slowest first.
 size_t tessera_isa_count(void);
 
-// The name of tier `index` (`"scalar"`, `"avx2"`, `"avx512"`, `"avx512vnni"`, `"neon"`, ...), or
-// NULL past the end. Static storage.
+// The name of tier `index` (`"scalar"`, `"avx2"`, `"avx512"`, `"avx512vnni"`, `"avx512amx"`,
+// `"neon"`, ...), or NULL past the end. Static storage.
 const char *tessera_isa_name(size_t index);
 
 // True if this CPU can run tier `index` (false past the end). `"scalar"` is always available.

@@ -161,19 +161,19 @@ impl QuantizedActivations {
         self.non_finite[r]
     }
 
-    /// These activations in blocks of `rows_per_block` rows (see [`RowBlocks`]). One block height
-    /// is cached, the first one asked for (one kernel uses this so far); another height is built
-    /// for the call.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX-512 gemm, so far
-    pub(crate) fn row_blocks(&self, rows_per_block: usize) -> Cow<'_, RowBlocks> {
+    /// These activations in blocks of `rows_per_block` rows (see [`RowBlocks`]), the last block
+    /// padded with zero rows to the full height if `padded`. One layout is cached, the first one
+    /// asked for (a process normally runs one tier); another is built for the call.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only the AVX-512 gemms, so far
+    pub(crate) fn row_blocks(&self, rows_per_block: usize, padded: bool) -> Cow<'_, RowBlocks> {
         assert!(rows_per_block > 0, "row blocks of 0 rows");
         let cached = self
             .row_blocks
-            .get_or_init(|| RowBlocks::new(self, rows_per_block));
-        if cached.rows_per_block == rows_per_block {
+            .get_or_init(|| RowBlocks::new(self, rows_per_block, padded));
+        if (cached.rows_per_block, cached.padded) == (rows_per_block, padded) {
             Cow::Borrowed(cached)
         } else {
-            Cow::Owned(RowBlocks::new(self, rows_per_block))
+            Cow::Owned(RowBlocks::new(self, rows_per_block, padded))
         }
     }
 }
@@ -183,10 +183,15 @@ impl QuantizedActivations {
 /// block streams through one contiguous stretch. Group `j` of row `a` of the block starting at
 /// row `m0` with `nb` rows is entry `m0 * groups + j * nb + a`; per entry 32 codes, `sx`, and the
 /// codes' sum as i32 and as f32.
+///
+/// `padded`: the last block too is laid out with `rows_per_block` rows (`nb` above is then always
+/// `rows_per_block`), its rows past `m` all zero, so a kernel can load whole blocks (the AMX
+/// tiles).
 #[derive(Clone, Debug)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct RowBlocks {
     pub rows_per_block: usize,
+    pub padded: bool,
     pub m: usize,
     pub groups: usize,
     pub codes: Vec<i8>,
@@ -196,23 +201,30 @@ pub(crate) struct RowBlocks {
 }
 
 impl RowBlocks {
-    fn new(xq: &QuantizedActivations, rows_per_block: usize) -> Self {
+    fn new(xq: &QuantizedActivations, rows_per_block: usize, padded: bool) -> Self {
         let (m, groups) = (xq.m, xq.groups);
+        let rows = if padded {
+            m.next_multiple_of(rows_per_block)
+        } else {
+            m
+        };
         let mut x = RowBlocks {
             rows_per_block,
+            padded,
             m,
             groups,
-            codes: vec![0; m * groups * GROUP],
-            scale: vec![0.0; m * groups],
-            isum: vec![0; m * groups],
-            fsum: vec![0.0; m * groups],
+            codes: vec![0; rows * groups * GROUP],
+            scale: vec![0.0; rows * groups],
+            isum: vec![0; rows * groups],
+            fsum: vec![0.0; rows * groups],
         };
         for (m0, nb) in x.blocks() {
+            let stride = if padded { rows_per_block } else { nb };
             for a in 0..nb {
                 let row = m0 + a;
                 let (sums, scales) = (xq.sums(row), xq.scales(row));
                 for (j, chunk) in xq.codes(row).chunks_exact(GROUP).enumerate() {
-                    let at = m0 * groups + j * nb + a;
+                    let at = m0 * groups + j * stride + a;
                     x.codes[at * GROUP..(at + 1) * GROUP].copy_from_slice(chunk);
                     x.scale[at] = scales[j];
                     x.isum[at] = sums[j];
@@ -223,7 +235,7 @@ impl RowBlocks {
         x
     }
 
-    /// The blocks as (first row, rows).
+    /// The blocks as (first row, rows that exist).
     pub fn blocks(&self) -> impl Iterator<Item = (usize, usize)> {
         let (m, r) = (self.m, self.rows_per_block);
         (0..m).step_by(r).map(move |m0| (m0, r.min(m - m0)))

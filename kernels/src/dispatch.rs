@@ -83,6 +83,11 @@ mod x86 {
                     avx512::float_rows,
                     avx512::dequant_rows
                 ),
+                Isa::Avx512Amx => wrap!(
+                    avx512::int_rows_amx,
+                    avx512::float_rows,
+                    avx512::dequant_rows
+                ),
                 _ => wrap!(
                     avx512::int_rows_vnni,
                     avx512::float_rows,
@@ -114,7 +119,8 @@ pub fn kernels_for(isa: Isa) -> Result<&'static Kernels, KernelError> {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        static TABLES: [OnceLock<Kernels>; 4] = [const { OnceLock::new() }; 4];
+        static TABLES: [OnceLock<Kernels>; Isa::ALL.len()] =
+            [const { OnceLock::new() }; Isa::ALL.len()];
         let slot = Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
         Ok(TABLES[slot].get_or_init(|| x86::table(isa)))
     }

@@ -13,6 +13,10 @@ pub enum Isa {
     Avx512,
     /// AVX-512 F/BW/VL/DQ with VNNI (`vpdpbusd`).
     Avx512Vnni,
+    /// [`Isa::Avx512Vnni`] with Intel AMX (AMX-TILE, AMX-INT8): the integer gemm of 96
+    /// activation rows or more on tile registers (`tdpbssd`). Choosing it asks Linux once for the
+    /// process's permission to use the tile state.
+    Avx512Amx,
     /// aarch64 NEON (ARMv8.0): widening `smull`/`sadalp` dots.
     Neon,
     /// NEON with the dot-product extension (`sdot`).
@@ -23,11 +27,12 @@ pub enum Isa {
 
 impl Isa {
     /// Every tier this crate knows, slowest first.
-    pub const ALL: [Isa; 7] = [
+    pub const ALL: [Isa; 8] = [
         Isa::Scalar,
         Isa::Avx2,
         Isa::Avx512,
         Isa::Avx512Vnni,
+        Isa::Avx512Amx,
         Isa::Neon,
         Isa::NeonDotprod,
         Isa::NeonI8mm,
@@ -40,6 +45,7 @@ impl Isa {
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512vnni",
+            Isa::Avx512Amx => "avx512amx",
             Isa::Neon => "neon",
             Isa::NeonDotprod => "neondotprod",
             Isa::NeonI8mm => "neoni8mm",
@@ -71,6 +77,8 @@ impl Isa {
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => Isa::Avx512.is_available() && is_x86_feature_detected!("avx512vnni"),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Amx => Isa::Avx512Vnni.is_available() && crate::arch::x86::amx::is_usable(),
             #[cfg(target_arch = "x86_64")]
             Isa::Neon | Isa::NeonDotprod | Isa::NeonI8mm => false,
             #[cfg(target_arch = "aarch64")]

@@ -2,7 +2,8 @@
 //! `tessera-reference` (SPEC.md, "Arithmetic contract").
 //!
 //! - [`WeightView`]: a checked, zero-copy view of a tensor's bytes (dense or sparse).
-//! - [`kernels`] picks a tier once (`TESSERA_ISA=scalar|avx2|avx512|avx512vnni` forces one);
+//! - [`kernels`] picks a tier once (`TESSERA_ISA=scalar|avx2|avx512|avx512vnni|avx512amx|...`
+//!   forces one);
 //!   [`kernels_for`] gives a specific tier; [`available_isas`] lists what this CPU runs.
 //! - [`Kernels`] methods: dequantize (all or a row range), gemv / gemm on the integer or float
 //!   path, a `_rows` variant for callers' own thread pools, and [`Kernels::par_gemm`] on rayon.

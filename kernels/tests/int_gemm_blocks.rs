@@ -178,7 +178,10 @@ fn integer_encodings() -> Vec<Encoding> {
 /// 16, 24, 33), at the AVX2 threshold (4) and past its 4- and 3-row blocks (5, 7, 9, 10, 11), N
 /// ragged against the 32-row (AVX-512) and 16-row (AVX2) tiles (37, 100, 17, 21) or whole (64),
 /// K ragged (300, 513, 520), past one chunk of 32 or 16 groups (1056, 2055) or long (4096).
-const SHAPES: [(usize, usize, usize); 12] = [
+/// AMX (from 96 rows; 16-row tiles, two blocks of them per step, K chunks of 16 groups): M = 96,
+/// 100, 113 (whole pairs, then a ragged single block or a pair with a ragged second block), K
+/// chunks ending on a single group (530, 1056).
+const SHAPES: [(usize, usize, usize); 17] = [
     (37, 4096, 16),
     (100, 300, 24),
     (33, 513, 33),
@@ -191,6 +194,11 @@ const SHAPES: [(usize, usize, usize); 12] = [
     (32, 4096, 13),
     (29, 200, 4),
     (21, 520, 5),
+    (45, 1056, 40),
+    (19, 530, 17),
+    (40, 600, 113),
+    (33, 1056, 96),
+    (21, 530, 100),
 ];
 
 #[test]
@@ -207,7 +215,13 @@ fn every_integer_encoding_many_rows() {
 
 #[test]
 fn extreme_codes_and_saturated_activations() {
-    const EXTREME: [(usize, usize, usize); 3] = [(37, 300, 16), (33, 1100, 9), (16, 64, 21)];
+    const EXTREME: [(usize, usize, usize); 5] = [
+        (37, 300, 16),
+        (33, 1100, 9),
+        (16, 64, 21),
+        (40, 600, 35),
+        (35, 520, 107),
+    ];
     for e in integer_encodings() {
         for (i, &(rows, k, m)) in EXTREME.iter().enumerate() {
             for (sparse, saturate) in [(false, true), (true, true), (false, false)] {

@@ -46,8 +46,8 @@ pub extern "C" fn tessera_isa_count() -> usize {
     Isa::ALL.len()
 }
 
-/// The name of tier `index` (`"scalar"`, `"avx2"`, `"avx512"`, `"avx512vnni"`, `"neon"`, ...), or
-/// NULL past the end. Static storage.
+/// The name of tier `index` (`"scalar"`, `"avx2"`, `"avx512"`, `"avx512vnni"`, `"avx512amx"`,
+/// `"neon"`, ...), or NULL past the end. Static storage.
 #[no_mangle]
 pub extern "C" fn tessera_isa_name(index: usize) -> *const c_char {
     std::panic::catch_unwind(|| Isa::ALL.get(index).map_or(std::ptr::null(), |&i| c_name(i)))

@@ -84,6 +84,42 @@ unsafe fn int_rows_vnni_for<C: Codec>(
     unsafe { int_rows::<C, true>(w, xq, rows, out) }
 }
 
+/// Integer-path rows with AMX tiles from `int_gemm::amx::MIN_ACT_ROWS` (96) activation rows,
+/// else as [`int_rows_vnni`].
+///
+/// # Safety
+/// As [`int_rows_vnni`], and `amx::is_usable()` (AMX-TILE, AMX-INT8, granted by the OS).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")]
+pub(crate) unsafe fn int_rows_amx(
+    w: &WeightView,
+    xq: &QuantizedActivations,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as this function's.
+    with_codec!(w.encoding(), C => unsafe { int_rows_amx_for::<C>(w, xq, rows, out) })
+}
+
+/// [`int_rows_amx`] for one encoding (see [`int_rows_vnni_for`]).
+///
+/// # Safety
+/// As [`int_rows_amx`].
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")]
+unsafe fn int_rows_amx_for<C: Codec>(
+    w: &WeightView,
+    xq: &QuantizedActivations,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    // SAFETY (both): same contract as this function's.
+    if xq.m() >= int_gemm::amx::MIN_ACT_ROWS {
+        unsafe { int_gemm::amx::int_gemm_rows::<C>(w, xq, rows, out) }
+    } else {
+        unsafe { int_rows::<C, true>(w, xq, rows, out) }
+    }
+}
+
 /// Integer-path rows with `vpmaddwd` (AVX-512 without VNNI).
 ///
 /// # Safety

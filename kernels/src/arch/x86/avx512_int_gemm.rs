@@ -32,6 +32,9 @@ use crate::codec::Codec;
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
 
+#[path = "avx512_amx_gemm.rs"]
+pub(super) mod amx;
+
 /// Activation rows from which this path replaces the general loop.
 pub(super) const MIN_ACT_ROWS: usize = 8;
 /// n-vectors (16 weight rows each) per tile.
@@ -161,6 +164,22 @@ impl NextTile {
             stop: base.wrapping_add(to),
             lines_per_step: (to - from).div_ceil(64).div_ceil(steps.max(1)),
         }
+    }
+
+    /// The tile after the one starting at output row `tile` of `rows`: from its first row's
+    /// start to the start of the row after it (or the tensor's end).
+    fn after(w: &WeightView, rows: &Range<usize>, tile: usize, steps: usize) -> Self {
+        let tile_rows = TILE_VECS * ROWS;
+        let next = (rows.start + tile + tile_rows).min(rows.end);
+        let next_end = (next + tile_rows).min(rows.end);
+        let byte_at = |r: usize| {
+            if r < w.rows() {
+                w.row_start(r)
+            } else {
+                w.bytes().len()
+            }
+        };
+        NextTile::new(w, byte_at(next), byte_at(next_end), steps)
     }
 
     #[inline(always)]
@@ -336,7 +355,7 @@ pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
     let n = rows.len();
     let m_count = xq.m();
     let groups = xq.groups();
-    let x = xq.row_blocks(ACT_ROWS);
+    let x = xq.row_blocks(ACT_ROWS, false);
     let step = Step {
         offset: C::OFFSET != 0,
         mult: C::HAS_MULT,
@@ -349,21 +368,10 @@ pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
     for tile in (0..n).step_by(tile_rows) {
         // SAFETY: rows.start + tile < rows.end <= w.rows(); `pack` is sized for `groups`.
         unsafe { repack::<C>(w, rows.start + tile, rows.end, &mut pack) };
-        // The next tile's bytes: from its first row's start to the start of the row after it
-        // (or the tensor's end).
-        let next = (rows.start + tile + tile_rows).min(rows.end);
-        let next_end = (next + tile_rows).min(rows.end);
-        let byte_at = |r: usize| {
-            if r < w.rows() {
-                w.row_start(r)
-            } else {
-                w.bytes().len()
-            }
-        };
-        let mut prefetch = NextTile::new(
+        let mut prefetch = NextTile::after(
             w,
-            byte_at(next),
-            byte_at(next_end),
+            &rows,
+            tile,
             groups.div_ceil(CHUNK_GROUPS) * m_count.div_ceil(ACT_ROWS),
         );
         for j0 in (0..groups).step_by(CHUNK_GROUPS) {
@@ -402,18 +410,30 @@ pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
                 }
             }
         }
-        for v in 0..TILE_VECS {
-            let col = tile + v * ROWS;
-            if col >= n {
-                break;
-            }
-            let nr = ROWS.min(n - col);
-            let mask: __mmask16 = ((1u32 << nr) - 1) as u16;
-            for m in 0..m_count {
-                let dst = &mut out[m * n + col..m * n + col + nr];
-                // SAFETY: `dst` has `nr` elements and the mask covers exactly `nr` lanes.
-                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, state[m * TILE_VECS + v]) };
-            }
+        // SAFETY: the caller runs AVX-512 F; `out` is `m_count x n`.
+        unsafe { store_tile(&state, tile, n, out) };
+    }
+}
+
+/// Writes the finished accumulators of the tile whose first output column is `tile` (of `n`)
+/// into `out` (`state.len() / TILE_VECS` rows of `n`).
+///
+/// # Safety
+/// AVX-512 F; `out.len() == state.len() / TILE_VECS * n`.
+#[inline(always)]
+unsafe fn store_tile(state: &[__m512], tile: usize, n: usize, out: &mut [f32]) {
+    let m_count = state.len() / TILE_VECS;
+    for v in 0..TILE_VECS {
+        let col = tile + v * ROWS;
+        if col >= n {
+            break;
+        }
+        let nr = ROWS.min(n - col);
+        let mask: __mmask16 = ((1u32 << nr) - 1) as u16;
+        for m in 0..m_count {
+            let dst = &mut out[m * n + col..m * n + col + nr];
+            // SAFETY: `dst` has `nr` elements and the mask covers exactly `nr` lanes.
+            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), mask, state[m * TILE_VECS + v]) };
         }
     }
 }

@@ -1,5 +1,7 @@
-//! x86-64 kernels: AVX2 (+FMA, F16C) and AVX-512 (F/BW/VL/DQ, optionally VNNI).
+//! x86-64 kernels: AVX2 (+FMA, F16C) and AVX-512 (F/BW/VL/DQ, optionally VNNI, optionally AMX
+//! for the integer gemm).
 
+pub(crate) mod amx;
 pub(crate) mod avx2;
 mod avx2_float;
 mod avx2_int;

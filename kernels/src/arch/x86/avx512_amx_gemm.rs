@@ -1,0 +1,293 @@
+//! Integer-path gemm on AMX tiles (the `avx512amx` tier): the parent's repacked weight tiles
+//! times blocks of 16 activation rows, one `tdpbssd` (or `tdpbsud`) per group and n-vector
+//! where the VNNI gemm issues 8 `vpdpbusd` per activation row.
+//!
+//! No new layout is needed. One group of a repacked tile (8 zmm, lane `r` of zmm `t` = codes
+//! `4t..4t + 4` of weight row `r`) is AMX's B operand as it stands: 8 rows of 16 x 4 bytes,
+//! `TILE_VECS * 64` bytes apart. The activations blocked by 16 rows ([`RowBlocks`]) hold a
+//! group's 16 rows as 32-byte entries side by side: the A operand, 32 bytes apart. C is the
+//! 16 x 16 exact i32 group sums, row `a` = activation row, lane `r` = weight row, which is the
+//! VNNI gemm's `isum` zmm for that row; it goes through a small buffer back into zmm for the
+//! same float step, so the bits are the VNNI gemm's.
+//!
+//! Offset families: the tile's codes are made signed once (`u - OFFSET` fits in an i8 for
+//! each), so `tdpbssd` sums `(u - OFFSET) * x`, the same integer as the VNNI gemm's
+//! `sum(u * x) - OFFSET * xsum`, with no per-row correction. Affine families have no offset and
+//! codes up to 255: `tdpbsud` (signed activations, unsigned weights).
+//!
+//! Each step takes one group of two blocks of 16 activation rows (two A tiles) and both
+//! n-vectors of the weight tile (two B tiles): four products, whose sums are stored one step
+//! later, just before the next products overwrite them (see [`amx`] for why), and then go
+//! through the float step. The accumulators live in memory (64 zmm per step would not fit in
+//! registers). The activations are padded to whole blocks of 16 rows; the padding rows' sums are
+//! computed and dropped.
+//!
+//! What limits it (measured on Xeon family 6 model 167): a `tdpbssd` of K = 32 costs as much as
+//! one of K = 64, and the tile instructions and the vector float step hardly overlap, so a
+//! group's time is the tile work plus the same float step as the VNNI gemm's; the tier wins
+//! 8-20% over `vpdpbusd` from 96 activation rows on.
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use tessera_format::GROUP;
+
+use super::{repack, store_tile, NextTile, TilePack, ROWS, TILE_VECS};
+use crate::activations::RowBlocks;
+use crate::arch::x86::amx::{self, TileConfig, TILE_ROWS};
+use crate::arch::x86::prefetch::{prefetch_lines, PrefetchTo};
+use crate::codec::Codec;
+use crate::{QuantizedActivations, WeightView};
+
+/// Activation rows from which the AMX tier uses tiles (below, the VNNI gemm, which is as fast or
+/// faster there: Xeon family 6 model 167, 1 thread, 4096 x 4096, GOPS VNNI / AMX: q4 M = 64
+/// 362 / 350, M = 96 362 / 390, M = 256 350 / 400; q8 M = 128 349 / 376; q4k M = 64 303 / 338).
+pub(in crate::arch::x86) const MIN_ACT_ROWS: usize = 96;
+
+/// Groups per K chunk: the chunk's weight codes (`CHUNK_GROUPS * TILE_VECS` KiB) and one pair
+/// of blocks' activation codes (`CHUNK_GROUPS` KiB) stay in L1 while the pairs pass.
+const CHUNK_GROUPS: usize = 16;
+/// Blocks of 16 activation rows per step.
+const PAIR: usize = 2;
+/// How many groups ahead the activation codes are prefetched into L1 (a tile load that misses
+/// L1 holds every tile instruction behind it).
+const A_AHEAD: usize = 4;
+
+/// The C tiles' landing place: 16 x 16 i32 for each of the 4 products of a step, for two
+/// groups in turn (a group's float step reads its sums one step after they were stored, when
+/// the stores are done).
+#[repr(C, align(64))]
+struct Sums([[[i32; TILE_ROWS * ROWS]; 4]; 2]);
+
+/// Bytes between the rows of the A and B operands.
+const A_STRIDE: usize = GROUP;
+const B_STRIDE: usize = TILE_VECS * 64;
+
+/// Integer-path rows with AMX for `xq.m() >= MIN_ACT_ROWS`: the same bits as the VNNI gemm.
+///
+/// # Safety
+/// AVX-512 F/BW/VL/DQ, AVX2, FMA, F16C, and [`amx::is_usable`]; `out.len() == xq.m() *
+/// rows.len()`, `xq.k() == w.k()`, rows inside `w`.
+#[inline(always)]
+pub(in crate::arch::x86) unsafe fn int_gemm_rows<C: Codec>(
+    w: &WeightView,
+    xq: &QuantizedActivations,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let n = rows.len();
+    let m_count = xq.m();
+    let groups = xq.groups();
+    let x = xq.row_blocks(TILE_ROWS, true);
+    // SAFETY: the caller runs AVX-512 F.
+    let mut pack = unsafe { TilePack::new(groups) };
+    let mut state = vec![_mm512_setzero_ps(); m_count * TILE_VECS];
+    let mut sums = Sums([[[0; TILE_ROWS * ROWS]; 4]; 2]);
+    let pair_rows = PAIR * TILE_ROWS;
+    // SAFETY: AMX is usable (caller); released below, after the last tile instruction.
+    unsafe { amx::configure(&TileConfig::gemm()) };
+    for tile in (0..n).step_by(TILE_VECS * ROWS) {
+        // SAFETY: rows.start + tile < rows.end <= w.rows(); `pack` is sized for `groups`.
+        unsafe { repack::<C>(w, rows.start + tile, rows.end, &mut pack) };
+        if C::OFFSET != 0 {
+            // SAFETY: the caller runs AVX-512 BW.
+            unsafe { make_signed(&mut pack, C::OFFSET) };
+        }
+        // Every accumulator starts at +0, as in the contract.
+        state.fill(_mm512_setzero_ps());
+        let steps = groups.div_ceil(CHUNK_GROUPS) * m_count.div_ceil(pair_rows);
+        let mut prefetch = NextTile::after(w, &rows, tile, steps);
+        for j0 in (0..groups).step_by(CHUNK_GROUPS) {
+            let j1 = groups.min(j0 + CHUNK_GROUPS);
+            for m0 in (0..m_count).step_by(pair_rows) {
+                prefetch.step();
+                let at = Pair { m0, j0, j1 };
+                // SAFETY (both): the tiles are configured; the padded blocks from m0 and groups
+                // j0..j1 exist in `x` and in `pack`.
+                unsafe {
+                    if m_count - m0 > TILE_ROWS {
+                        pair::<C, 2>(&pack, &x, at, &mut state, &mut sums);
+                    } else {
+                        pair::<C, 1>(&pack, &x, at, &mut state, &mut sums);
+                    }
+                }
+            }
+        }
+        // SAFETY: the caller runs AVX-512 F; `out` is `m_count x n`.
+        unsafe { store_tile(&state, tile, n, out) };
+    }
+    // SAFETY: as `configure` above.
+    unsafe { amx::release() };
+}
+
+/// The activation rows from `m0` (one or two blocks of 16) and the groups `j0..j1` of a
+/// [`pair`] call.
+#[derive(Clone, Copy)]
+struct Pair {
+    m0: usize,
+    j0: usize,
+    j1: usize,
+}
+
+/// Subtracts `offset` from every repacked code byte (wrapping: `u - offset` as an i8).
+///
+/// # Safety
+/// AVX-512 BW.
+#[inline(always)]
+unsafe fn make_signed(pack: &mut TilePack, offset: i32) {
+    let off = _mm512_set1_epi8(offset as u8 as i8);
+    for c in pack.codes.iter_mut() {
+        *c = _mm512_sub_epi8(*c, off);
+    }
+}
+
+/// Groups `j0..j1` of `BLOCKS` (1 or 2) blocks of 16 activation rows from `m0` against both
+/// n-vectors of the tile. Step `s` loads group `j0 + s`'s tiles, stores group `j0 + s - 1`'s
+/// sums and starts group `j0 + s`'s products, then runs the float steps of group `j0 + s - 2`,
+/// whose sums were stored one step before.
+///
+/// # Safety
+/// Tiles configured by [`TileConfig::gemm`]; AVX-512 F/DQ; the padded blocks from `m0` and
+/// groups `j0..j1` exist in `x` and `pack`.
+#[inline(always)]
+unsafe fn pair<C: Codec, const BLOCKS: usize>(
+    pack: &TilePack,
+    x: &RowBlocks,
+    at: Pair,
+    state: &mut [__m512],
+    sums: &mut Sums,
+) {
+    let Pair { m0, j0, j1 } = at;
+    let count = j1 - j0;
+    let a_at =
+        |block: usize, j: usize| ((m0 + block * TILE_ROWS) * x.groups + j * TILE_ROWS) * GROUP;
+    for s in 0..count + 2 {
+        if s < count {
+            let j = j0 + s;
+            if j + A_AHEAD < j1 {
+                for block in 0..BLOCKS {
+                    let ahead = x.codes[a_at(block, j + A_AHEAD)..].as_ptr().cast();
+                    prefetch_lines(ahead, TILE_ROWS * GROUP / 64, PrefetchTo::L1);
+                }
+            }
+            let b = |v: usize| pack.codes[j * 8 * TILE_VECS + v..].as_ptr().cast::<u8>();
+            // SAFETY: 16 rows of 32 codes at each A address (a padded block) and 8 rows of 64
+            // bytes at each B address (group j of n-vector v) lie inside `x` and `pack`.
+            unsafe {
+                amx::load::<0>(x.codes[a_at(0, j)..].as_ptr().cast(), A_STRIDE);
+                if BLOCKS == 2 {
+                    amx::load::<1>(x.codes[a_at(1, j)..].as_ptr().cast(), A_STRIDE);
+                }
+                amx::load::<2>(b(0), B_STRIDE);
+                amx::load::<3>(b(1), B_STRIDE);
+            }
+        }
+        // Per C tile (A block, B n-vector): store the previous group's sums, start this group's.
+        let stored = &mut sums.0[(s + 1) % 2];
+        macro_rules! product {
+            ($c:literal, $a:literal, $b:literal) => {
+                if $a < BLOCKS {
+                    if s > 0 && s <= count {
+                        // SAFETY: the buffer is 1 KiB.
+                        unsafe { amx::store::<$c>(stored[$c - 4].as_mut_ptr()) };
+                    }
+                    if s < count {
+                        // SAFETY: the A and B tiles were just loaded.
+                        unsafe {
+                            if C::OFFSET != 0 {
+                                amx::product::<true, $c, $a, $b>()
+                            } else {
+                                amx::product::<false, $c, $a, $b>()
+                            }
+                        }
+                    }
+                }
+            };
+        }
+        product!(4, 0, 2);
+        product!(5, 0, 3);
+        product!(6, 1, 2);
+        product!(7, 1, 3);
+        if s >= 2 {
+            let j = j0 + s - 2;
+            for (q, buf) in sums.0[s % 2].iter().enumerate().take(2 * BLOCKS) {
+                let (block, v) = (q / 2, q % 2);
+                let first = m0 + block * TILE_ROWS;
+                let rows = TILE_ROWS.min(x.m - first);
+                // SAFETY: the buffer was stored one step ago; AVX-512 F/DQ.
+                unsafe { finish::<C>(pack, x, first, rows, v, j, buf, state) };
+            }
+        }
+    }
+}
+
+/// The contract's float step for one activation row (`sx`, `xsum`) and 16 weight rows, from the
+/// exact group sums `s` (offset already removed): `acc = fma(sw * sx, f32(s * mult), acc)`, then
+/// for affine families `acc = fma(mw * sx, xsum, acc)`; as the VNNI gemm.
+#[inline(always)]
+unsafe fn float_step<C: Codec>(
+    s: __m512i,
+    scales: (__m512, __m512i, __m512),
+    sx: f32,
+    xsum: f32,
+    acc: __m512,
+) -> __m512 {
+    let (sw, mult, mw) = scales;
+    let s = if C::HAS_MULT {
+        _mm512_mullo_epi32(s, mult)
+    } else {
+        s
+    };
+    let sx = _mm512_set1_ps(sx);
+    let acc = _mm512_fmadd_ps(_mm512_mul_ps(sw, sx), _mm512_cvtepi32_ps(s), acc);
+    if C::HAS_MIN {
+        _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), _mm512_set1_ps(xsum), acc)
+    } else {
+        acc
+    }
+}
+
+/// Group `j`'s float step for activation rows `first..first + rows` (a block's real rows) and
+/// n-vector `v`, from their sums `buf` (16 rows of 16 i32).
+///
+/// # Safety
+/// AVX-512 F/DQ; group `j` and the padded block at `first` exist in `x` and `pack`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish<C: Codec>(
+    pack: &TilePack,
+    x: &RowBlocks,
+    first: usize,
+    rows: usize,
+    v: usize,
+    j: usize,
+    buf: &[i32; TILE_ROWS * ROWS],
+    state: &mut [__m512],
+) {
+    let i = j * TILE_VECS + v;
+    let sc = (pack.scale[i], pack.mult[i], pack.min[i]);
+    let entry = first * x.groups + j * TILE_ROWS;
+    let (sx, xsum) = (&x.scale[entry..][..rows], &x.fsum[entry..][..rows]);
+    let acc = &mut state[first * TILE_VECS..][..rows * TILE_VECS];
+    let row = |a: usize| {
+        // SAFETY: row `a` of the buffer, 64-byte aligned (`Sums`).
+        unsafe { _mm512_load_si512(buf[a * ROWS..].as_ptr().cast()) }
+    };
+    if rows == TILE_ROWS {
+        // A whole block: unrolled, so that the row offsets are constants.
+        macro_rules! rows {
+            ($($a:literal)*) => {$(
+                let at = $a * TILE_VECS + v;
+                // SAFETY: register arithmetic only.
+                acc[at] = unsafe { float_step::<C>(row($a), sc, sx[$a], xsum[$a], acc[at]) };
+            )*};
+        }
+        rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    } else {
+        for a in 0..rows {
+            let acc = &mut acc[a * TILE_VECS + v];
+            // SAFETY: register arithmetic only.
+            *acc = unsafe { float_step::<C>(row(a), sc, sx[a], xsum[a], *acc) };
+        }
+    }
+}
