@@ -13,7 +13,7 @@ pub enum Isa {
     Avx512,
     /// AVX-512 F/BW/VL/DQ with VNNI (`vpdpbusd`).
     Avx512Vnni,
-    /// [`Isa::Avx512Vnni`] with Intel AMX (AMX-TILE, AMX-INT8): the integer gemm of 96
+    /// [`Isa::Avx512Vnni`] with Intel AMX (AMX-TILE, AMX-INT8): the integer gemm of 32
     /// activation rows or more on tile registers (`tdpbssd`). Choosing it asks Linux once for the
     /// process's permission to use the tile state.
     Avx512Amx,

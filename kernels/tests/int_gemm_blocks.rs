@@ -178,9 +178,9 @@ fn integer_encodings() -> Vec<Encoding> {
 /// 16, 24, 33), at the AVX2 threshold (4) and past its 4- and 3-row blocks (5, 7, 9, 10, 11), N
 /// ragged against the 32-row (AVX-512) and 16-row (AVX2) tiles (37, 100, 17, 21) or whole (64),
 /// K ragged (300, 513, 520), past one chunk of 32 or 16 groups (1056, 2055) or long (4096).
-/// AMX (from 96 rows; 16-row tiles, two blocks of them per step, K chunks of 16 groups): M = 96,
-/// 100, 113 (whole pairs, then a ragged single block or a pair with a ragged second block), K
-/// chunks ending on a single group (530, 1056).
+/// AMX (from 32 rows; 16-row tiles, two blocks of them per step, K chunks of 16 groups): M = 33,
+/// 40, 64, 96, 100, 113 (whole pairs, then a ragged single block or a pair with a ragged second
+/// block), K chunks ending on a single group (530, 1056).
 const SHAPES: [(usize, usize, usize); 17] = [
     (37, 4096, 16),
     (100, 300, 24),

@@ -84,7 +84,7 @@ unsafe fn int_rows_vnni_for<C: Codec>(
     unsafe { int_rows::<C, true>(w, xq, rows, out) }
 }
 
-/// Integer-path rows with AMX tiles from `int_gemm::amx::MIN_ACT_ROWS` (96) activation rows,
+/// Integer-path rows with AMX tiles from `int_gemm::amx::MIN_ACT_ROWS` (32) activation rows,
 /// else as [`int_rows_vnni`].
 ///
 /// # Safety

@@ -25,7 +25,7 @@
 //! What limits it (measured on Xeon family 6 model 167): a `tdpbssd` of K = 32 costs as much as
 //! one of K = 64, and the tile instructions and the vector float step hardly overlap, so a
 //! group's time is the tile work plus the same float step as the VNNI gemm's; the tier wins
-//! 8-20% over `vpdpbusd` from 96 activation rows on.
+//! 0-5% over `vpdpbusd` up to 64 activation rows, 10-20% from 128 on.
 
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -35,24 +35,20 @@ use tessera_format::GROUP;
 use super::{repack, store_tile, NextTile, TilePack, ROWS, TILE_VECS};
 use crate::activations::RowBlocks;
 use crate::arch::x86::amx::{self, TileConfig, TILE_ROWS};
-use crate::arch::x86::prefetch::{prefetch_lines, PrefetchTo};
 use crate::codec::Codec;
 use crate::{QuantizedActivations, WeightView};
 
-/// Activation rows from which the AMX tier uses tiles (below, the VNNI gemm, which is as fast or
-/// faster there: Xeon family 6 model 167, 1 thread, 4096 x 4096, GOPS VNNI / AMX: q4 M = 64
-/// 362 / 350, M = 96 362 / 390, M = 256 350 / 400; q8 M = 128 349 / 376; q4k M = 64 303 / 338).
-pub(in crate::arch::x86) const MIN_ACT_ROWS: usize = 96;
+/// Activation rows from which the AMX tier uses tiles (below, the VNNI gemm, faster there: Xeon
+/// family 6 model 167, 1 thread, 4096 x 4096, GOPS VNNI / AMX, interleaved medians: q4 M = 16
+/// 221 / 212, M = 32 298 / 303, M = 64 345 / 348, M = 128 418 / 439 (another hour); q8 M = 64
+/// 319 / 325; q4k M = 48 305 / 318).
+pub(in crate::arch::x86) const MIN_ACT_ROWS: usize = 32;
 
 /// Groups per K chunk: the chunk's weight codes (`CHUNK_GROUPS * TILE_VECS` KiB) and one pair
 /// of blocks' activation codes (`CHUNK_GROUPS` KiB) stay in L1 while the pairs pass.
 const CHUNK_GROUPS: usize = 16;
 /// Blocks of 16 activation rows per step.
 const PAIR: usize = 2;
-/// How many groups ahead the activation codes are prefetched into L1 (a tile load that misses
-/// L1 holds every tile instruction behind it).
-const A_AHEAD: usize = 4;
-
 /// The C tiles' landing place: 16 x 16 i32 for each of the 4 products of a step, for two
 /// groups in turn (a group's float step reads its sums one step after they were stored, when
 /// the stores are done).
@@ -164,12 +160,6 @@ unsafe fn pair<C: Codec, const BLOCKS: usize>(
     for s in 0..count + 2 {
         if s < count {
             let j = j0 + s;
-            if j + A_AHEAD < j1 {
-                for block in 0..BLOCKS {
-                    let ahead = x.codes[a_at(block, j + A_AHEAD)..].as_ptr().cast();
-                    prefetch_lines(ahead, TILE_ROWS * GROUP / 64, PrefetchTo::L1);
-                }
-            }
             let b = |v: usize| pack.codes[j * 8 * TILE_VECS + v..].as_ptr().cast::<u8>();
             // SAFETY: 16 rows of 32 codes at each A address (a padded block) and 8 rows of 64
             // bytes at each B address (group j of n-vector v) lie inside `x` and `pack`.
