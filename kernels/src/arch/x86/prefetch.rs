@@ -1,5 +1,7 @@
 //! Software prefetches shared by the x86 kernels: one helper for every cache level they aim at.
 
+// Only the prefetch instructions, which Miri does not run.
+#[cfg(not(miri))]
 use std::arch::x86_64::*;
 
 /// The AVX2 gemv (and the AVX-512 one on Intel) prefetch the next tile only in tensors above this
