@@ -24,8 +24,8 @@ for tier in scalar avx2 avx512 avx512vnni avx512amx; do
     avx2) has avx2 fma f16c && ok=1 || ok=0 ;;
     avx512) has avx2 fma f16c avx512f avx512bw avx512vl avx512dq && ok=1 || ok=0 ;;
     avx512vnni) has avx2 fma f16c avx512f avx512bw avx512vl avx512dq avx512_vnni && ok=1 || ok=0 ;;
-    # The CPU flags are not enough for AMX (Linux must also grant the tile state); the library
-    # says whether it can run the tier.
+    # AMX also needs Linux to grant the tile state (the library asks): where the flags show AMX
+    # but Linux refuses, this run fails (naming the tier) rather than skipping it silently.
     avx512amx) has avx512_vnni amx_tile amx_int8 && ok=1 || ok=0 ;;
   esac
   if [ "$ok" = 1 ]; then

@@ -14,8 +14,11 @@ pub enum Isa {
     /// AVX-512 F/BW/VL/DQ with VNNI (`vpdpbusd`).
     Avx512Vnni,
     /// [`Isa::Avx512Vnni`] with Intel AMX (AMX-TILE, AMX-INT8): the integer gemm of 32
-    /// activation rows or more on tile registers (`tdpbssd`). Choosing it asks Linux once for the
-    /// process's permission to use the tile state.
+    /// activation rows or more on tile registers (`tdpbssd`). The first probe of this tier (its
+    /// `is_available`, hence [`available_isas`] and the default choice) asks Linux once for the
+    /// process's permission to use the tile state; after that the kernel needs larger alternate
+    /// signal stacks. A host that cannot allow that sets `TESSERA_ISA` to another tier, which
+    /// skips the probe.
     Avx512Amx,
     /// aarch64 NEON (ARMv8.0): widening `smull`/`sadalp` dots.
     Neon,

@@ -179,9 +179,9 @@ fn integer_encodings() -> Vec<Encoding> {
 /// ragged against the 32-row (AVX-512) and 16-row (AVX2) tiles (37, 100, 17, 21) or whole (64),
 /// K ragged (300, 513, 520), past one chunk of 32 or 16 groups (1056, 2055) or long (4096).
 /// AMX (from 32 rows; 16-row tiles, two blocks of them per step, K chunks of 16 groups): M = 33,
-/// 40, 64, 96, 100, 113 (whole pairs, then a ragged single block or a pair with a ragged second
-/// block), K chunks ending on a single group (530, 1056).
-const SHAPES: [(usize, usize, usize); 17] = [
+/// 40, 48, 64, 96, 100, 113 (whole pairs, then a whole or ragged single block, or a pair with a
+/// ragged second block), K chunks ending on a single group (530, 1056).
+const SHAPES: [(usize, usize, usize); 18] = [
     (37, 4096, 16),
     (100, 300, 24),
     (33, 513, 33),
@@ -199,6 +199,7 @@ const SHAPES: [(usize, usize, usize); 17] = [
     (40, 600, 113),
     (33, 1056, 96),
     (21, 530, 100),
+    (30, 700, 48),
 ];
 
 #[test]
@@ -215,12 +216,13 @@ fn every_integer_encoding_many_rows() {
 
 #[test]
 fn extreme_codes_and_saturated_activations() {
-    const EXTREME: [(usize, usize, usize); 5] = [
+    const EXTREME: [(usize, usize, usize); 6] = [
         (37, 300, 16),
         (33, 1100, 9),
         (16, 64, 21),
         (40, 600, 35),
         (35, 520, 107),
+        (20, 300, 80),
     ];
     for e in integer_encodings() {
         for (i, &(rows, k, m)) in EXTREME.iter().enumerate() {

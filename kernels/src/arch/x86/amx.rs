@@ -2,8 +2,10 @@
 //! may use it, the tile shapes the gemm configures, and one `asm!` block per tile operation.
 //!
 //! Rust has no stable AMX intrinsics, so the instructions are written in `asm!`; the tile
-//! registers are not operands of `asm!`, which is why each operation names its tiles in the
-//! template and the gemm keeps a fixed assignment:
+//! registers are not operands of `asm!` (nor can they be declared as clobbered), which is why
+//! each operation names its tiles in the template and the gemm keeps a fixed assignment. Their
+//! contents persist from one `asm!` block to the next because nothing else in the program
+//! touches them: the compiler never allocates tile registers.
 //!
 //! | tile | shape (rows x bytes) | holds |
 //! |---|---|---|
@@ -106,33 +108,38 @@ impl TileConfig {
     }
 }
 
-/// Loads `config` into this thread's tile registers (zeroing them); pair with [`release`].
-///
-/// # Safety
-/// [`is_usable`] returned true.
-#[inline(always)]
-pub(crate) unsafe fn configure(config: &TileConfig) {
-    // SAFETY: AMX is usable (caller); the operand is 64 readable, aligned bytes.
-    unsafe { asm!("ldtilecfg [{0}]", in(reg) config.0.as_ptr(), options(nostack, readonly)) };
+/// This thread's tile registers, configured: made by [`Tiles::configure`], released on drop (also
+/// on unwinding), so the OS need not save 8 KiB of tile state for a thread done with them.
+pub(crate) struct Tiles(());
+
+impl Tiles {
+    /// Loads `config` into this thread's tile registers (zeroing them).
+    ///
+    /// # Safety
+    /// [`is_usable`] returned true.
+    #[inline(always)]
+    pub(crate) unsafe fn configure(config: &TileConfig) -> Tiles {
+        // SAFETY: AMX is usable (caller); the operand is 64 readable, aligned bytes.
+        unsafe { asm!("ldtilecfg [{0}]", in(reg) config.0.as_ptr(), options(nostack, readonly)) };
+        Tiles(())
+    }
 }
 
-/// Returns the tile registers to their initial state, so the OS need not save them.
-///
-/// # Safety
-/// [`is_usable`] returned true.
-#[inline(always)]
-pub(crate) unsafe fn release() {
-    // SAFETY: AMX is usable (caller).
-    unsafe { asm!("tilerelease", options(nostack, nomem)) };
+impl Drop for Tiles {
+    fn drop(&mut self) {
+        // SAFETY: a `Tiles` exists only after `configure`, whose caller checked AMX is usable.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
 }
 
-/// Loads tile `T` (`tmm0` .. `tmm3`) from `rows` rows of its configured width at `from`,
-/// `stride` bytes apart.
+/// Loads tile `T` (`tmm0` .. `tmm3`): its configured rows of its configured width, from `from`
+/// on, `stride` bytes apart.
 ///
 /// # Safety
 /// Tiles configured with [`TileConfig::gemm`]; the configured rows readable at `from`.
 #[inline(always)]
 pub(crate) unsafe fn load<const T: usize>(from: *const u8, stride: usize) {
+    const { assert!(T < 4, "A and B tiles are tmm0 .. tmm3") };
     macro_rules! load {
         ($t:literal) => {
             // SAFETY: the caller's contract.
@@ -159,6 +166,7 @@ pub(crate) unsafe fn load<const T: usize>(from: *const u8, stride: usize) {
 /// Tiles configured with [`TileConfig::gemm`]; `to` writable over 1 KiB.
 #[inline(always)]
 pub(crate) unsafe fn store<const T: usize>(to: *mut i32) {
+    const { assert!(4 <= T && T < 8, "C tiles are tmm4 .. tmm7") };
     macro_rules! store {
         ($t:literal) => {
             // SAFETY: the caller's contract.
@@ -191,6 +199,12 @@ pub(crate) unsafe fn product<
     const A: usize,
     const B: usize,
 >() {
+    const {
+        assert!(
+            matches!((C, A, B), (4, 0, 2) | (5, 0, 3) | (6, 1, 2) | (7, 1, 3)),
+            "the gemm pairs C tiles with A and B tiles this way only"
+        )
+    };
     macro_rules! product {
         ($op:literal, $c:literal, $a:literal, $b:literal) => {
             // SAFETY: the caller's contract; registers only.

@@ -1,6 +1,6 @@
 //! Integer-path gemm on AMX tiles (the `avx512amx` tier): the parent's repacked weight tiles
-//! times blocks of 16 activation rows, one `tdpbssd` (or `tdpbsud`) per group and n-vector
-//! where the VNNI gemm issues 8 `vpdpbusd` per activation row.
+//! times blocks of 16 activation rows, one `tdpbssd` (or `tdpbsud`) per group, n-vector and
+//! block where the VNNI gemm issues 8 `vpdpbusd` per activation row.
 //!
 //! No new layout is needed. One group of a repacked tile (8 zmm, lane `r` of zmm `t` = codes
 //! `4t..4t + 4` of weight row `r`) is AMX's B operand as it stands: 8 rows of 16 x 4 bytes,
@@ -25,7 +25,7 @@
 //! What limits it (measured on Xeon family 6 model 167): a `tdpbssd` of K = 32 costs as much as
 //! one of K = 64, and the tile instructions and the vector float step hardly overlap, so a
 //! group's time is the tile work plus the same float step as the VNNI gemm's; the tier wins
-//! 0-5% over `vpdpbusd` up to 64 activation rows, 10-20% from 128 on.
+//! 0-5% over `vpdpbusd` up to 128 activation rows, 13-20% at 256 and 512 (benches/README.md).
 
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -44,8 +44,8 @@ use crate::{QuantizedActivations, WeightView};
 /// 319 / 325; q4k M = 48 305 / 318).
 pub(in crate::arch::x86) const MIN_ACT_ROWS: usize = 32;
 
-/// Groups per K chunk: the chunk's weight codes (`CHUNK_GROUPS * TILE_VECS` KiB) and one pair
-/// of blocks' activation codes (`CHUNK_GROUPS` KiB) stay in L1 while the pairs pass.
+/// Groups per K chunk: the chunk's weight codes (512 bytes per group and n-vector: 16 KiB) and
+/// one pair of blocks' activation codes (16 KiB) stay in L1 while the pairs pass.
 const CHUNK_GROUPS: usize = 16;
 /// Blocks of 16 activation rows per step.
 const PAIR: usize = 2;
@@ -80,8 +80,9 @@ pub(in crate::arch::x86) unsafe fn int_gemm_rows<C: Codec>(
     let mut state = vec![_mm512_setzero_ps(); m_count * TILE_VECS];
     let mut sums = Sums([[[0; TILE_ROWS * ROWS]; 4]; 2]);
     let pair_rows = PAIR * TILE_ROWS;
-    // SAFETY: AMX is usable (caller); released below, after the last tile instruction.
-    unsafe { amx::configure(&TileConfig::gemm()) };
+    // SAFETY: AMX is usable (caller). Released when `_tiles` drops, after the last tile
+    // instruction.
+    let _tiles = unsafe { amx::Tiles::configure(&TileConfig::gemm()) };
     for tile in (0..n).step_by(TILE_VECS * ROWS) {
         // SAFETY: rows.start + tile < rows.end <= w.rows(); `pack` is sized for `groups`.
         unsafe { repack::<C>(w, rows.start + tile, rows.end, &mut pack) };
@@ -112,8 +113,6 @@ pub(in crate::arch::x86) unsafe fn int_gemm_rows<C: Codec>(
         // SAFETY: the caller runs AVX-512 F; `out` is `m_count x n`.
         unsafe { store_tile(&state, tile, n, out) };
     }
-    // SAFETY: as `configure` above.
-    unsafe { amx::release() };
 }
 
 /// The activation rows from `m0` (one or two blocks of 16) and the groups `j0..j1` of a

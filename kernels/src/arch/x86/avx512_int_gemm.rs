@@ -41,7 +41,8 @@ pub(super) const MIN_ACT_ROWS: usize = 8;
 const TILE_VECS: usize = 2;
 /// Activation rows per register block.
 const ACT_ROWS: usize = 5;
-/// Groups per K chunk: the chunk's repacked codes (`CHUNK_GROUPS * TILE_VECS` KiB) stay in L1.
+/// Groups per K chunk: the chunk's repacked codes (512 bytes per group and n-vector: 32 KiB)
+/// stay in L1.
 const CHUNK_GROUPS: usize = 32;
 
 const ROWS: usize = 16;
