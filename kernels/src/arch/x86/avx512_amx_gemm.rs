@@ -32,7 +32,7 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::{repack, store_tile, NextTile, TilePack, ROWS, TILE_VECS};
+use super::{group_step, repack, store_tile, NextTile, TilePack, ROWS, TILE_VECS};
 use crate::activations::RowBlocks;
 use crate::arch::x86::amx::{self, TileConfig, TILE_ROWS};
 use crate::codec::Codec;
@@ -210,9 +210,10 @@ unsafe fn pair<C: Codec, const BLOCKS: usize>(
     }
 }
 
-/// The contract's float step for one activation row (`sx`, `xsum`) and 16 weight rows, from the
-/// exact group sums `s` (offset already removed): `acc = fma(sw * sx, f32(s * mult), acc)`, then
-/// for affine families `acc = fma(mw * sx, xsum, acc)`; as the VNNI gemm.
+/// The parent's [`group_step`] for family `C`.
+///
+/// # Safety
+/// AVX-512 F/DQ.
 #[inline(always)]
 unsafe fn float_step<C: Codec>(
     s: __m512i,
@@ -221,18 +222,14 @@ unsafe fn float_step<C: Codec>(
     xsum: f32,
     acc: __m512,
 ) -> __m512 {
-    let (sw, mult, mw) = scales;
-    let s = if C::HAS_MULT {
-        _mm512_mullo_epi32(s, mult)
-    } else {
-        s
-    };
-    let sx = _mm512_set1_ps(sx);
-    let acc = _mm512_fmadd_ps(_mm512_mul_ps(sw, sx), _mm512_cvtepi32_ps(s), acc);
-    if C::HAS_MIN {
-        _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), _mm512_set1_ps(xsum), acc)
-    } else {
-        acc
+    // SAFETY (every arm): the caller's contract.
+    unsafe {
+        match (C::HAS_MULT, C::HAS_MIN) {
+            (false, false) => group_step::<false, false>(s, scales, sx, xsum, acc),
+            (true, false) => group_step::<true, false>(s, scales, sx, xsum, acc),
+            (false, true) => group_step::<false, true>(s, scales, sx, xsum, acc),
+            (true, true) => group_step::<true, true>(s, scales, sx, xsum, acc),
+        }
     }
 }
 

@@ -279,24 +279,43 @@ unsafe fn block<
         }
         let sw: [__m512; V] = std::array::from_fn(|v| unsafe { *sp.add(j * V + v) });
         for a in 0..MB {
-            let sx = _mm512_set1_ps(unsafe { *xscale.add(at + a) });
+            let (sx, xs) = unsafe { (*xscale.add(at + a), *xsum.add(at + a)) };
             for v in 0..V {
-                let mut s = isum[a][v];
-                if MULT {
-                    s = _mm512_mullo_epi32(s, unsafe { *mp.add(j * V + v) });
-                }
-                acc[a][v] =
-                    _mm512_fmadd_ps(_mm512_mul_ps(sw[v], sx), _mm512_cvtepi32_ps(s), acc[a][v]);
-                if MIN {
-                    let xs = _mm512_set1_ps(unsafe { *xsum.add(at + a) });
-                    let mw = unsafe { *np.add(j * V + v) };
-                    acc[a][v] = _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), xs, acc[a][v]);
-                }
+                let (mult, mw) = unsafe { (*mp.add(j * V + v), *np.add(j * V + v)) };
+                // SAFETY: the caller runs AVX-512 F/DQ.
+                acc[a][v] = unsafe {
+                    group_step::<MULT, MIN>(isum[a][v], (sw[v], mult, mw), sx, xs, acc[a][v])
+                };
             }
         }
     }
     for (a, acc) in acc.iter().enumerate() {
         state[a * V..(a + 1) * V].copy_from_slice(acc);
+    }
+}
+
+/// The contract's float step of one group for one activation row (`sx`, `xsum`) and 16 weight
+/// rows, from their exact i32 sums `s` (offset already removed) and the rows' `(sw, mult, mw)`:
+/// `acc = fma(sw * sx, f32(s * mult), acc)`, then with `MIN` `acc = fma(mw * sx, xsum, acc)`.
+/// One definition for this gemm and the AMX one, whose bits must agree.
+///
+/// # Safety
+/// AVX-512 F/DQ.
+#[inline(always)]
+unsafe fn group_step<const MULT: bool, const MIN: bool>(
+    s: __m512i,
+    (sw, mult, mw): (__m512, __m512i, __m512),
+    sx: f32,
+    xsum: f32,
+    acc: __m512,
+) -> __m512 {
+    let s = if MULT { _mm512_mullo_epi32(s, mult) } else { s };
+    let sx = _mm512_set1_ps(sx);
+    let acc = _mm512_fmadd_ps(_mm512_mul_ps(sw, sx), _mm512_cvtepi32_ps(s), acc);
+    if MIN {
+        _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), _mm512_set1_ps(xsum), acc)
+    } else {
+        acc
     }
 }
 
