@@ -596,14 +596,56 @@ unsafe fn float_step<C: Codec>(
             _mm512_set1_epi32(unsafe { *x.offset_sums.get_unchecked(at) }),
         );
     }
-    if C::HAS_MULT {
-        s = _mm512_mullo_epi32(s, mult);
+    let (sx, xs) = unsafe { (*x.scales.get_unchecked(at), *x.sums_f32.get_unchecked(at)) };
+    *acc = unsafe { group_step_for::<C>(s, (sw, mult, mw), sx, xs, *acc) };
+}
+
+/// The contract's float step of one group for one activation row (`sx`, `xsum`) and 16 weight
+/// rows, from their exact i32 sums `s` (offset already removed) and the rows' `(sw, mult, mw)`:
+/// `acc = fma(sw * sx, f32(s * mult), acc)`, then with `MIN` `acc = fma(mw * sx, xsum, acc)`.
+/// One definition for every AVX-512 integer kernel (gemv, the VNNI and AMX gemms), whose bits
+/// must agree.
+///
+/// # Safety
+/// AVX-512 F/DQ.
+#[inline(always)]
+pub(super) unsafe fn group_step<const MULT: bool, const MIN: bool>(
+    s: __m512i,
+    (sw, mult, mw): (__m512, __m512i, __m512),
+    sx: f32,
+    xsum: f32,
+    acc: __m512,
+) -> __m512 {
+    let s = if MULT { _mm512_mullo_epi32(s, mult) } else { s };
+    let sx = _mm512_set1_ps(sx);
+    let acc = _mm512_fmadd_ps(_mm512_mul_ps(sw, sx), _mm512_cvtepi32_ps(s), acc);
+    if MIN {
+        _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), _mm512_set1_ps(xsum), acc)
+    } else {
+        acc
     }
-    let sx = _mm512_set1_ps(unsafe { *x.scales.get_unchecked(at) });
-    *acc = _mm512_fmadd_ps(_mm512_mul_ps(sw, sx), _mm512_cvtepi32_ps(s), *acc);
-    if C::HAS_MIN {
-        let xs = _mm512_set1_ps(unsafe { *x.sums_f32.get_unchecked(at) });
-        *acc = _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), xs, *acc);
+}
+
+/// [`group_step`] for family `C`.
+///
+/// # Safety
+/// AVX-512 F/DQ.
+#[inline(always)]
+pub(super) unsafe fn group_step_for<C: Codec>(
+    s: __m512i,
+    scales: (__m512, __m512i, __m512),
+    sx: f32,
+    xsum: f32,
+    acc: __m512,
+) -> __m512 {
+    // SAFETY (every arm): the caller's contract.
+    unsafe {
+        match (C::HAS_MULT, C::HAS_MIN) {
+            (false, false) => group_step::<false, false>(s, scales, sx, xsum, acc),
+            (true, false) => group_step::<true, false>(s, scales, sx, xsum, acc),
+            (false, true) => group_step::<false, true>(s, scales, sx, xsum, acc),
+            (true, true) => group_step::<true, true>(s, scales, sx, xsum, acc),
+        }
     }
 }
 

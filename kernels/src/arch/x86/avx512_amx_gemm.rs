@@ -32,7 +32,8 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
-use super::{group_step, repack, store_tile, NextTile, TilePack, ROWS, TILE_VECS};
+use super::super::group_step_for;
+use super::{repack, store_tile, NextTile, TilePack, ROWS, TILE_VECS};
 use crate::activations::RowBlocks;
 use crate::arch::x86::amx::{self, TileConfig, TILE_ROWS};
 use crate::codec::Codec;
@@ -210,29 +211,6 @@ unsafe fn pair<C: Codec, const BLOCKS: usize>(
     }
 }
 
-/// The parent's [`group_step`] for family `C`.
-///
-/// # Safety
-/// AVX-512 F/DQ.
-#[inline(always)]
-unsafe fn float_step<C: Codec>(
-    s: __m512i,
-    scales: (__m512, __m512i, __m512),
-    sx: f32,
-    xsum: f32,
-    acc: __m512,
-) -> __m512 {
-    // SAFETY (every arm): the caller's contract.
-    unsafe {
-        match (C::HAS_MULT, C::HAS_MIN) {
-            (false, false) => group_step::<false, false>(s, scales, sx, xsum, acc),
-            (true, false) => group_step::<true, false>(s, scales, sx, xsum, acc),
-            (false, true) => group_step::<false, true>(s, scales, sx, xsum, acc),
-            (true, true) => group_step::<true, true>(s, scales, sx, xsum, acc),
-        }
-    }
-}
-
 /// Group `j`'s float step for activation rows `first..first + rows` (a block's real rows) and
 /// n-vector `v`, from their sums `buf` (16 rows of 16 i32).
 ///
@@ -265,7 +243,7 @@ unsafe fn finish<C: Codec>(
             ($($a:literal)*) => {$(
                 let at = $a * TILE_VECS + v;
                 // SAFETY: register arithmetic only.
-                acc[at] = unsafe { float_step::<C>(row($a), sc, sx[$a], xsum[$a], acc[at]) };
+                acc[at] = unsafe { group_step_for::<C>(row($a), sc, sx[$a], xsum[$a], acc[at]) };
             )*};
         }
         rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
@@ -273,7 +251,7 @@ unsafe fn finish<C: Codec>(
         for a in 0..rows {
             let acc = &mut acc[a * TILE_VECS + v];
             // SAFETY: register arithmetic only.
-            *acc = unsafe { float_step::<C>(row(a), sc, sx[a], xsum[a], *acc) };
+            *acc = unsafe { group_step_for::<C>(row(a), sc, sx[a], xsum[a], *acc) };
         }
     }
 }

@@ -26,7 +26,7 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::super::rows::Strided;
-use super::{dot4, tile_group, tile_head, TileGroup, ZERO_BLOCK};
+use super::{dot4, group_step, tile_group, tile_head, TileGroup, ZERO_BLOCK};
 use crate::activations::RowBlocks;
 use crate::codec::Codec;
 use crate::tile::TileCursor;
@@ -291,31 +291,6 @@ unsafe fn block<
     }
     for (a, acc) in acc.iter().enumerate() {
         state[a * V..(a + 1) * V].copy_from_slice(acc);
-    }
-}
-
-/// The contract's float step of one group for one activation row (`sx`, `xsum`) and 16 weight
-/// rows, from their exact i32 sums `s` (offset already removed) and the rows' `(sw, mult, mw)`:
-/// `acc = fma(sw * sx, f32(s * mult), acc)`, then with `MIN` `acc = fma(mw * sx, xsum, acc)`.
-/// One definition for this gemm and the AMX one, whose bits must agree.
-///
-/// # Safety
-/// AVX-512 F/DQ.
-#[inline(always)]
-unsafe fn group_step<const MULT: bool, const MIN: bool>(
-    s: __m512i,
-    (sw, mult, mw): (__m512, __m512i, __m512),
-    sx: f32,
-    xsum: f32,
-    acc: __m512,
-) -> __m512 {
-    let s = if MULT { _mm512_mullo_epi32(s, mult) } else { s };
-    let sx = _mm512_set1_ps(sx);
-    let acc = _mm512_fmadd_ps(_mm512_mul_ps(sw, sx), _mm512_cvtepi32_ps(s), acc);
-    if MIN {
-        _mm512_fmadd_ps(_mm512_mul_ps(mw, sx), _mm512_set1_ps(xsum), acc)
-    } else {
-        acc
     }
 }
 
