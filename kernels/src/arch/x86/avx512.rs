@@ -42,11 +42,6 @@ const FLOAT_ACTS: usize = 4;
 /// accumulators, and the K chunk (in groups) over which they stay in registers.
 const DECODED_ROWS: usize = 8;
 const DECODED_ACTS: usize = 3;
-const CHUNK_GROUPS: usize = 8;
-/// Decoded float path: weight tiles decoded together, so that each activation block's chunk,
-/// read from L2 or L3 once, serves all of them from L1 (one tile at a time streamed the whole
-/// packed activations, 4 MB at M = 256 and K = 4096, from L3 per 8 rows).
-const DECODED_TILES: usize = 4;
 /// How many groups ahead the decoded float tile prefetches its activation block.
 const X_PREFETCH_GROUPS: usize = 4;
 
@@ -163,8 +158,26 @@ pub(crate) unsafe fn float_rows(
     rows: Range<usize>,
     out: &mut [f32],
 ) {
+    let plan = DecodedPlan::for_this_cpu(w.k(), m);
     // SAFETY: same contract as this function's.
-    with_codec!(w.encoding(), C => unsafe { float_rows_impl::<C>(w, x, m, rows, out) })
+    unsafe { float_rows_planned(w, x, m, rows, out, &plan) }
+}
+
+/// [`float_rows`] with the decoded path cut as `plan` says (tests run every plan).
+///
+/// # Safety
+/// As [`float_rows`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+unsafe fn float_rows_planned(
+    w: &WeightView,
+    x: &[f32],
+    m: usize,
+    rows: Range<usize>,
+    out: &mut [f32],
+    plan: &DecodedPlan,
+) {
+    // SAFETY: same contract as this function's.
+    with_codec!(w.encoding(), C => unsafe { float_rows_impl::<C>(w, x, m, rows, out, plan) })
 }
 
 /// Decodes `rows` to f32 into `out` (`rows.len() * k`).
@@ -1285,10 +1298,11 @@ unsafe fn float_rows_impl<C: Codec>(
     m_count: usize,
     rows: Range<usize>,
     out: &mut [f32],
+    plan: &DecodedPlan,
 ) {
     if !w.is_sparse() && m_count >= FLOAT_ACTS {
         // SAFETY: same contract as this function's.
-        unsafe { float_rows_decoded::<C>(w, x, m_count, rows, out) };
+        unsafe { float_rows_decoded::<C>(w, x, m_count, rows, out, plan) };
         return;
     }
     let n = rows.len();
@@ -1307,14 +1321,15 @@ unsafe fn float_rows_impl<C: Codec>(
     }
 }
 
-/// Dense weights, several activation rows. The activations are first copied into blocks of
-/// `DECODED_ACTS` rows, group-major (block, group, row, half: one sequential stream per block,
-/// zero past K). `DECODED_TILES` tiles of `DECODED_ROWS` weight rows are then decoded at once
-/// ([`decode_tile`]). K is cut into chunks of `CHUNK_GROUPS` groups (the tiles' chunk weights
-/// stay in L1): per chunk, every activation block runs over each tile's chunk with
-/// `DECODED_ROWS x DECODED_ACTS` zmm accumulators, kept in `state` between chunks.
-/// Per output the fma order is the contract's (lane = k mod 16, increasing k); the last group's
-/// lanes past K are masked, not multiplied.
+/// Dense weights, several activation rows. The activation rows are cut into panels; each
+/// panel is copied chunk-major ([`pack_panel`]: chunk of groups, then block of `DECODED_ACTS`
+/// rows, group, row, half; zero past K), so that a chunk's activations are one sequential stream.
+/// Per panel, the weight rows are taken `tiles` tiles of `DECODED_ROWS` rows at a time; per chunk
+/// of K, those tiles' chunk is decoded into an L1 buffer ([`decode_chunk`]) and every activation
+/// block of the panel runs over each of them with `DECODED_ROWS x DECODED_ACTS` zmm
+/// accumulators, kept in `state` between chunks. Per output the fma order is the contract's
+/// (lane = k mod 16, increasing k); the last group's lanes past K are masked, not multiplied.
+/// The panel, tile and chunk sizes are [`DecodedPlan`]'s.
 #[inline(always)]
 unsafe fn float_rows_decoded<C: Codec>(
     w: &WeightView,
@@ -1322,96 +1337,241 @@ unsafe fn float_rows_decoded<C: Codec>(
     m_count: usize,
     rows: Range<usize>,
     out: &mut [f32],
+    plan: &DecodedPlan,
 ) {
     const R: usize = DECODED_ROWS;
     let k = w.k();
     let n = rows.len();
     let groups = k.div_ceil(GROUP);
-    // Activation row m0 + a of the block starting at m0 (na rows), group j, half h:
-    // xpack[m0 * groups * 2 + (j * na + a) * 2 + h].
-    let mut xpack = vec![_mm512_setzero_ps(); m_count * groups * 2];
-    for m0 in (0..m_count).step_by(DECODED_ACTS) {
-        let na = DECODED_ACTS.min(m_count - m0);
-        for a in 0..na {
-            let row = &x[(m0 + a) * k..(m0 + a + 1) * k];
-            for (j, chunk) in row.chunks(GROUP).enumerate() {
-                let at = m0 * groups * 2 + (j * na + a) * 2;
-                for (h, half) in chunk.chunks(16).enumerate() {
-                    let mask = ((1u32 << half.len()) - 1) as u16;
-                    // SAFETY: the mask covers exactly `half`.
-                    xpack[at + h] = unsafe { _mm512_maskz_loadu_ps(mask, half.as_ptr()) };
-                }
-            }
-        }
-    }
-    // Tile t's row r, group j: buf[t * tile_len + (j * R + r) * 2 ..][..2].
-    let tile_len = R * groups * 2;
-    let mut buf = vec![_mm512_setzero_ps(); DECODED_TILES * tile_len];
-    // Tile t, activation row m, tile row r: state[(t * m_count + m) * R + r].
-    let mut state = vec![_mm512_setzero_ps(); DECODED_TILES * m_count * R];
     let tail = k % GROUP;
-    for tile0 in (0..n).step_by(R * DECODED_TILES) {
-        let tiles = (n - tile0).div_ceil(R).min(DECODED_TILES);
-        for (t, buf) in buf.chunks_exact_mut(tile_len).take(tiles).enumerate() {
-            let tile = tile0 + t * R;
-            // SAFETY: the tile's rows lie inside `rows`, which is inside the dense `w`.
-            unsafe { decode_tile::<C>(w, rows.start + tile, R.min(n - tile), buf) };
-        }
-        for g0 in (0..groups).step_by(CHUNK_GROUPS) {
-            let g1 = groups.min(g0 + CHUNK_GROUPS);
-            let first = g0 == 0;
-            // Valid elements of the chunk's last group when it is the row's partial one.
-            let part = if g1 == groups { tail } else { 0 };
-            let mut m0 = 0;
-            while m0 < m_count {
-                let na = DECODED_ACTS.min(m_count - m0);
-                let xs = &xpack[m0 * groups * 2 + g0 * na * 2..m0 * groups * 2 + g1 * na * 2];
-                // The block's chunk of activations, read from L2 or L3 once, serves every tile
-                // from L1.
-                for t in 0..tiles {
-                    let wc = &buf[t * tile_len + g0 * R * 2..t * tile_len + g1 * R * 2];
-                    let at = (t * m_count + m0) * R;
-                    let st = &mut state[at..at + na * R];
-                    // SAFETY (every arm): plain AVX-512 F register and slice work, as this
-                    // function.
-                    match na {
-                        DECODED_ACTS => unsafe {
-                            decoded_tile::<DECODED_ACTS>(wc, xs, part, first, st)
-                        },
-                        1 => unsafe { decoded_tile::<1>(wc, xs, part, first, st) },
-                        _ => unsafe { decoded_tile::<2>(wc, xs, part, first, st) },
-                    }
+    // Chunks hold whole blocks: 8 groups is the largest block (the q{b}k families).
+    let whole_blocks = plan.chunk > 0 && plan.chunk.is_multiple_of(8);
+    assert!((1..=MAX_DECODED_TILES).contains(&plan.tiles) && whole_blocks);
+    let panel = plan.panel.clamp(1, m_count);
+    let mut xpack = vec![_mm512_setzero_ps(); panel * groups * 2];
+    // Tile t's row r, group g0 + j of the chunk being run: buf[t * tile_len + (j * R + r) * 2..].
+    let tile_len = R * plan.chunk * 2;
+    let mut buf = vec![_mm512_setzero_ps(); plan.tiles * tile_len];
+    // Tile t, panel row m, tile row r: state[(t * panel + m) * R + r].
+    let mut state = vec![_mm512_setzero_ps(); plan.tiles * panel * R];
+    for p0 in (0..m_count).step_by(panel) {
+        let pm = panel.min(m_count - p0);
+        // SAFETY: AVX-512 F, as this function.
+        unsafe {
+            pack_panel(
+                &x[p0 * k..(p0 + pm) * k],
+                (k, pm, plan.chunk),
+                &mut xpack[..pm * groups * 2],
+            )
+        };
+        for tile0 in (0..n).step_by(R * plan.tiles) {
+            let tiles = plan.tiles.min((n - tile0).div_ceil(R));
+            let nr = |t: usize| R.min(n - tile0 - t * R);
+            let mut cursors: [TileCursor<R>; MAX_DECODED_TILES] = std::array::from_fn(|t| {
+                let rows_here = if t < tiles { nr(t) } else { 0 };
+                TileCursor::new(w, rows.start + tile0 + (t * R).min(n - tile0), rows_here)
+            });
+            for g0 in (0..groups).step_by(plan.chunk) {
+                let g1 = groups.min(g0 + plan.chunk);
+                let cg = g1 - g0;
+                let first = g0 == 0;
+                // Valid elements of the chunk's last group when it is the row's partial one.
+                let part = if g1 == groups { tail } else { 0 };
+                for (t, cursor) in cursors.iter_mut().enumerate().take(tiles) {
+                    let wc = &mut buf[t * tile_len..t * tile_len + cg * R * 2];
+                    // SAFETY: the tile's rows lie inside `rows`, which is inside the dense `w`;
+                    // chunks start at whole blocks (a chunk is a multiple of every block's
+                    // groups) and follow each other, as the cursor does.
+                    unsafe { decode_chunk::<C>(w, cursor, nr(t), (g0, g1), wc) };
                 }
-                m0 += na;
+                let xc = &xpack[g0 * pm * 2..g1 * pm * 2];
+                let chunk = DecodedChunk {
+                    buf: &buf[..tiles * tile_len],
+                    tile_len,
+                    groups: cg,
+                    part,
+                    first,
+                };
+                // SAFETY: AVX-512 F, as this function.
+                unsafe { chunk.run(xc, pm, &mut state[..tiles * panel * R], panel) };
             }
-        }
-        for t in 0..tiles {
-            let tile = tile0 + t * R;
-            for m in 0..m_count {
-                for r in 0..R.min(n - tile) {
-                    // SAFETY: plain SSE/AVX reduction of a register.
-                    out[m * n + tile + r] = unsafe { reduce16(state[(t * m_count + m) * R + r]) };
+            for t in 0..tiles {
+                for m in 0..pm {
+                    for r in 0..nr(t) {
+                        // SAFETY: plain SSE/AVX reduction of a register.
+                        let v = unsafe { reduce16(state[(t * panel + m) * R + r]) };
+                        out[(p0 + m) * n + tile0 + t * R + r] = v;
+                    }
                 }
             }
         }
     }
 }
 
-/// Decodes the dense rows `row0..row0 + nr` (nr <= `DECODED_ROWS`) into `buf`, group-major: row
-/// r's group j at `buf[(j * DECODED_ROWS + r) * 2..][..2]`, zero past K and for rows past `nr`.
+/// How [`float_rows_decoded`] cuts the work: activation rows per panel, weight tiles decoded
+/// together (at most `MAX_DECODED_TILES`), groups per chunk of K (a multiple of every encoding's
+/// groups per block). Every plan gives the same bits; [`DecodedPlan::for_this_cpu`] picks the
+/// fastest one measured.
+struct DecodedPlan {
+    panel: usize,
+    tiles: usize,
+    chunk: usize,
+}
+
+/// The most weight tiles a [`DecodedPlan`] decodes together.
+const MAX_DECODED_TILES: usize = 4;
+
+impl DecodedPlan {
+    /// Measured with `profile q4 256 4096 4096 2 float` (benches/README.md):
+    /// - Intel (Xeon, 2 MiB L2): streaming the packed activations from L3 once per tile group
+    ///   held the kernel near 48% of the FMA peak. Panels whose activations fit in 3/4 of L2, one
+    ///   tile and chunks of 32 groups (the tile's 32 KiB chunk stays in L1) reach about 60%,
+    ///   although each weight tile is then decoded once per panel.
+    /// - Otherwise (Zen 4, 1 MiB L2, where L3 feeds one core faster and the FMA rate per cycle
+    ///   is half Intel's): all rows in one panel, 4 tiles and chunks of 8 groups (the tiles'
+    ///   chunks, 32 KiB, stay in L1; each activation chunk serves 32 weight rows) measured
+    ///   73-78%.
+    fn for_this_cpu(k: usize, m_count: usize) -> Self {
+        if super::cache::is_intel() {
+            Self::panels(k, m_count, super::cache::l2_bytes() / 4 * 3)
+        } else {
+            Self::one_pass(m_count)
+        }
+    }
+
+    /// One tile at a time, chunks of 32 groups, the `m_count` rows split evenly into as few
+    /// panels as keep each one's packed activations within `budget` bytes (whole blocks of
+    /// `DECODED_ACTS` rows).
+    fn panels(k: usize, m_count: usize, budget: usize) -> Self {
+        let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
+        let most = (budget / row_bytes).max(1);
+        let panels = m_count.div_ceil(most).max(1);
+        DecodedPlan {
+            panel: m_count.div_ceil(panels).next_multiple_of(DECODED_ACTS),
+            tiles: 1,
+            chunk: 32,
+        }
+    }
+
+    /// All rows in one panel, `MAX_DECODED_TILES` tiles, chunks of 8 groups.
+    fn one_pass(m_count: usize) -> Self {
+        DecodedPlan {
+            panel: m_count,
+            tiles: MAX_DECODED_TILES,
+            chunk: 8,
+        }
+    }
+}
+
+/// Copies `pm` activation rows (`x`, row-major, `pm * k` values) into `xpack` chunk-major: the
+/// chunk of groups `g0..g1` (`chunk` groups, fewer at the end) at `g0 * pm * 2`, inside it the
+/// block of rows `m0..` at `m0 * (g1 - g0) * 2`, inside that group j, row a, half h at
+/// `((j - g0) * na + a) * 2 + h`; zero past K.
 ///
 /// # Safety
-/// AVX-512 F; the rows exist in `w`, which is dense; `buf` holds `DECODED_ROWS * 2` vectors per
-/// group of K.
+/// AVX-512 F.
 #[inline(always)]
-unsafe fn decode_tile<C: Codec>(w: &WeightView, row0: usize, nr: usize, buf: &mut [__m512]) {
+unsafe fn pack_panel(x: &[f32], (k, pm, chunk): (usize, usize, usize), xpack: &mut [__m512]) {
+    let groups = k.div_ceil(GROUP);
+    for g0 in (0..groups).step_by(chunk) {
+        let g1 = groups.min(g0 + chunk);
+        let cg = g1 - g0;
+        for m0 in (0..pm).step_by(DECODED_ACTS) {
+            let na = DECODED_ACTS.min(pm - m0);
+            for a in 0..na {
+                let row = &x[(m0 + a) * k..(m0 + a + 1) * k];
+                for j in g0..g1 {
+                    let part = &row[j * GROUP..k.min((j + 1) * GROUP)];
+                    let at = g0 * pm * 2 + m0 * cg * 2 + ((j - g0) * na + a) * 2;
+                    for (h, half) in part.chunks(16).enumerate() {
+                        let mask = ((1u32 << half.len()) - 1) as u16;
+                        // SAFETY: the mask covers exactly `half`.
+                        xpack[at + h] = unsafe { _mm512_maskz_loadu_ps(mask, half.as_ptr()) };
+                    }
+                    if part.len() <= 16 {
+                        // The row's last group has no second half: zero, whatever an earlier
+                        // panel left there.
+                        xpack[at + 1] = _mm512_setzero_ps();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One chunk of K of the decoded float path: the decoded chunks of `buf.len() / tile_len` weight
+/// tiles (each `groups` groups of `DECODED_ROWS` rows; `part` > 0: the last group is the row's
+/// partial one with `part` valid elements), run against every activation block of a panel.
+struct DecodedChunk<'a> {
+    buf: &'a [__m512],
+    tile_len: usize,
+    groups: usize,
+    part: usize,
+    first: bool,
+}
+
+impl DecodedChunk<'_> {
+    /// Runs the panel's `pm` packed rows (`xc`, this chunk's groups) over every tile,
+    /// continuing tile t's accumulators of panel row m at `state[(t * panel + m) * R..]` (from
+    /// +0 when `first`). The block's chunk of activations, read once, serves every tile from L1.
+    ///
+    /// Compiled on its own (not inlined into the large caller, where the register allocator
+    /// kept the accumulators in memory and halved the rate).
+    #[inline(never)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run(&self, xc: &[__m512], pm: usize, state: &mut [__m512], panel: usize) {
+        const R: usize = DECODED_ROWS;
+        let (cg, part, first) = (self.groups, self.part, self.first);
+        for m0 in (0..pm).step_by(DECODED_ACTS) {
+            let na = DECODED_ACTS.min(pm - m0);
+            let xs = &xc[m0 * cg * 2..(m0 + na) * cg * 2];
+            for (t, tile) in self.buf.chunks_exact(self.tile_len).enumerate() {
+                let wc = &tile[..cg * R * 2];
+                let at = (t * panel + m0) * R;
+                let st = &mut state[at..at + na * R];
+                // SAFETY (every arm): plain AVX-512 F register and slice work, as this function.
+                match na {
+                    DECODED_ACTS => unsafe {
+                        decoded_tile::<DECODED_ACTS>(wc, xs, part, first, st)
+                    },
+                    1 => unsafe { decoded_tile::<1>(wc, xs, part, first, st) },
+                    _ => unsafe { decoded_tile::<2>(wc, xs, part, first, st) },
+                }
+            }
+        }
+    }
+}
+
+/// Decodes groups `g0..g1` (whole blocks) of the dense rows under `cursor` (`nr <=
+/// DECODED_ROWS` rows, positioned at the block holding group `g0`) into `buf`, group-major: row
+/// r's group j at `buf[((j - g0) * DECODED_ROWS + r) * 2..][..2]`, zero past K and for rows past
+/// `nr`.
+///
+/// # Safety
+/// AVX-512 F; the cursor's rows exist in `w`, which is dense; `buf` holds `DECODED_ROWS * 2`
+/// vectors per group of `g0..g1`.
+#[inline(always)]
+unsafe fn decode_chunk<C: Codec>(
+    w: &WeightView,
+    cursor: &mut TileCursor<DECODED_ROWS>,
+    nr: usize,
+    (g0, g1): (usize, usize),
+    buf: &mut [__m512],
+) {
     const R: usize = DECODED_ROWS;
     let k = w.k();
     let groups = k.div_ceil(GROUP);
     let gpb = C::GROUPS_PER_BLOCK;
-    let mut cursor = TileCursor::<R>::new(w, row0, nr);
+    assert!(nr <= R && buf.len() >= (g1 - g0) * R * 2);
+    if nr < R {
+        // Rows past `nr` stay zero: their accumulators are computed but never stored.
+        for j in 0..g1 - g0 {
+            buf[(j * R + nr) * 2..(j + 1) * R * 2].fill(_mm512_setzero_ps());
+        }
+    }
+    let out = buf.as_mut_ptr();
     let mut ptrs = [ZERO_BLOCK.as_ptr(); R];
-    for b in 0..TileCursor::<R>::blocks_per_row(w) {
+    for b in g0 / gpb..g1.div_ceil(gpb) {
         // Dense: every row of the tile is present.
         cursor.next_block(w, b, &mut ptrs);
         for ptr in ptrs.iter().take(nr) {
@@ -1419,19 +1579,26 @@ unsafe fn decode_tile<C: Codec>(w: &WeightView, row0: usize, nr: usize, buf: &mu
             // tensor).
             unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(PREFETCH_BYTES).cast()) };
         }
-        for g in 0..gpb.min(groups - b * gpb) {
+        let in_block = gpb.min(groups - b * gpb);
+        for g in 0..in_block {
             let j = b * gpb + g;
             let valid = group_len(k, j);
-            for (r, ptr) in ptrs.iter().enumerate() {
-                let v = if r < nr {
-                    // SAFETY: a stored block holds its header and planes (raw: `valid`
-                    // elements).
-                    unsafe { decode_group::<C>(*ptr, g, gpb.min(groups - b * gpb), valid) }
-                } else {
-                    [_mm512_setzero_ps(); 2]
+            for (r, ptr) in ptrs.iter().enumerate().take(nr) {
+                // SAFETY: a stored block holds its header and planes (raw: `valid` elements).
+                // A whole group (the common case) decodes without masks.
+                let v = unsafe {
+                    if valid == GROUP {
+                        decode_group::<C>(*ptr, g, in_block, GROUP)
+                    } else {
+                        decode_group::<C>(*ptr, g, in_block, valid)
+                    }
                 };
-                buf[(j * R + r) * 2] = v[0];
-                buf[(j * R + r) * 2 + 1] = v[1];
+                // SAFETY: j - g0 < g1 - g0 and r < R: inside `buf` (asserted above).
+                unsafe {
+                    let at = out.add(((j - g0) * R + r) * 2);
+                    *at = v[0];
+                    *at.add(1) = v[1];
+                }
             }
         }
     }
@@ -1486,13 +1653,18 @@ unsafe fn decoded_tile<const NA: usize>(
     }
     if part > 0 {
         // The row's partial last group: lanes at or past K keep their accumulator.
-        let wg = &wc[full * R * 2..];
-        let xg = &xc[full * NA * 2..];
+        // SAFETY: `full` < groups: the last group's vectors lie inside `wc` and `xc`.
+        let (wg, xg) = unsafe { (wp.add(full * R * 2), xp.add(full * NA * 2)) };
         for h in 0..2 {
             let mask = ((1u32 << part.saturating_sub(16 * h).min(16)) - 1) as u16;
-            for (r, wv) in wg.chunks_exact(2).enumerate() {
-                for (acc, xv) in acc.iter_mut().zip(xg.chunks_exact(2)) {
-                    acc[r] = _mm512_mask3_fmadd_ps(wv[h], xv[h], acc[r], mask);
+            // Constant trip counts, as above: a loop over slices here kept the accumulators in
+            // memory for the whole function.
+            for r in 0..R {
+                // SAFETY: r * 2 + h < R * 2 and a * 2 + h < NA * 2, inside the last group.
+                let wv = unsafe { *wg.add(r * 2 + h) };
+                for (a, acc) in acc.iter_mut().enumerate() {
+                    let xv = unsafe { *xg.add(a * 2 + h) };
+                    acc[r] = _mm512_mask3_fmadd_ps(wv, xv, acc[r], mask);
                 }
             }
         }
@@ -1603,6 +1775,89 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
                 unsafe {
                     _mm512_mask_storeu_ps(d.as_mut_ptr(), lo, v[0]);
                     _mm512_mask_storeu_ps(d.as_mut_ptr().add(16), hi, v[1]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_format::{Encoding, MxType, Path, RawType};
+
+    /// Every [`DecodedPlan`] (Intel's panels, also cut small so that several panels run, and the
+    /// one-pass plan) gives the reference's bits, whichever one this CPU uses.
+    #[test]
+    fn every_decoded_plan_matches_the_reference() {
+        if !(is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c"))
+        {
+            eprintln!("skipped: this CPU lacks AVX-512");
+            return;
+        }
+        let encodings = [
+            Encoding::IntSym { bits: 4 },
+            Encoding::IntSuper { bits: 4 },
+            Encoding::IntAffine { bits: 5 },
+            Encoding::Mx(MxType::Fp4E2M1),
+            Encoding::Raw(RawType::F16),
+        ];
+        // (m, n, k): M not a multiple of 3, N not of 8, K not of 32 or 256, K past a chunk.
+        let shapes = [
+            (4, 8, 32),
+            (7, 19, 200),
+            (11, 9, 1100),
+            (20, 33, 2080),
+            (5, 3, 17),
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        };
+        for e in encodings {
+            for (m, n, k) in shapes {
+                let values: Vec<f32> = (0..n * k).map(|_| next()).collect();
+                let mut x: Vec<f32> = (0..m * k).map(|_| next() * 4.0).collect();
+                x[k / 2] = 1.0e30; // one huge activation
+                let bytes = tessera_reference::quantize(e, n, k, &values).unwrap();
+                let reference = tessera_reference::Weights {
+                    encoding: e,
+                    rows: n,
+                    k,
+                    bytes: &bytes,
+                    sparse: false,
+                };
+                let want = tessera_reference::matmul(&reference, &x, m, Path::Float).unwrap();
+                let w = WeightView::new(e, n, k, &bytes).unwrap();
+                let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
+                let plans = [
+                    DecodedPlan::panels(k, m, 2 << 20),
+                    DecodedPlan::panels(k, m, 4 * row_bytes),
+                    DecodedPlan::panels(k, m, 1),
+                    DecodedPlan::one_pass(m),
+                ];
+                for plan in &plans {
+                    let mut got = vec![f32::NAN; m * n];
+                    // SAFETY: the features were detected above; the lengths match the shape.
+                    unsafe { float_rows_planned(&w, &x, m, 0..n, &mut got, plan) };
+                    for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            g.to_bits() == r.to_bits() || g.is_nan() && r.is_nan(),
+                            "{e:?} m {m} n {n} k {k} panel {} tiles {} chunk {}: output {i}: \
+                             {g} vs {r}",
+                            plan.panel,
+                            plan.tiles,
+                            plan.chunk
+                        );
+                    }
                 }
             }
         }

@@ -10,6 +10,12 @@ pub(crate) fn l1d_bytes() -> usize {
     *L1D.get_or_init(|| detect_l1d().unwrap_or(32 << 10))
 }
 
+/// The L2 cache of one core, in bytes; 1 MB when CPUID does not say.
+pub(crate) fn l2_bytes() -> usize {
+    static L2: OnceLock<usize> = OnceLock::new();
+    *L2.get_or_init(|| detect_l2().unwrap_or(1 << 20))
+}
+
 /// Whether this CPU is Intel's. Its L2 streamer follows each 4 KB page's accesses in order and
 /// its software prefetches hold a line fill buffer, so the gemv's prefetch choices differ from
 /// AMD's (see `avx512::gemv_dense_tile`).
@@ -39,6 +45,20 @@ fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
     }
 }
 
+fn detect_l2() -> Option<usize> {
+    #[allow(unused_unsafe)]
+    // SAFETY: as `cpuid`.
+    let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
+    // AMD: leaf 0x8000_0006, ECX bits 31..16 = L2 size in KB (Intel reports it there too).
+    if max_ext >= 0x8000_0006 {
+        let kb = (cpuid(0x8000_0006, 0).ecx >> 16) as usize;
+        if kb > 0 {
+            return Some(kb << 10);
+        }
+    }
+    deterministic_cache_bytes(2)
+}
+
 fn detect_l1d() -> Option<usize> {
     #[allow(unused_unsafe)]
     // SAFETY: as `cpuid`.
@@ -50,21 +70,28 @@ fn detect_l1d() -> Option<usize> {
             return Some(kb << 10);
         }
     }
-    // Intel: deterministic cache parameters (leaf 4), the level-1 data cache.
-    if cpuid(0, 0).eax >= 4 {
-        for sub in 0..8 {
-            let r = cpuid(4, sub);
-            let (kind, level) = (r.eax & 0x1F, (r.eax >> 5) & 7);
-            if kind == 0 {
-                break;
-            }
-            if kind == 1 && level == 1 {
-                let ways = ((r.ebx >> 22) & 0x3FF) as usize + 1;
-                let parts = ((r.ebx >> 12) & 0x3FF) as usize + 1;
-                let line = (r.ebx & 0xFFF) as usize + 1;
-                let sets = r.ecx as usize + 1;
-                return Some(ways * parts * line * sets);
-            }
+    deterministic_cache_bytes(1)
+}
+
+/// Intel's deterministic cache parameters (leaf 4): the data or unified cache of `level`.
+fn deterministic_cache_bytes(level: u32) -> Option<usize> {
+    const DATA: u32 = 1;
+    const UNIFIED: u32 = 3;
+    if cpuid(0, 0).eax < 4 {
+        return None;
+    }
+    for sub in 0..8 {
+        let r = cpuid(4, sub);
+        let (kind, at) = (r.eax & 0x1F, (r.eax >> 5) & 7);
+        if kind == 0 {
+            break;
+        }
+        if (kind == DATA || kind == UNIFIED) && at == level {
+            let ways = ((r.ebx >> 22) & 0x3FF) as usize + 1;
+            let parts = ((r.ebx >> 12) & 0x3FF) as usize + 1;
+            let line = (r.ebx & 0xFFF) as usize + 1;
+            let sets = r.ecx as usize + 1;
+            return Some(ways * parts * line * sets);
         }
     }
     None
@@ -76,5 +103,11 @@ mod tests {
     fn l1d_size_is_plausible() {
         let b = super::l1d_bytes();
         assert!((8 << 10..=1 << 20).contains(&b), "L1D {b} bytes");
+    }
+
+    #[test]
+    fn l2_size_is_plausible() {
+        let b = super::l2_bytes();
+        assert!((128 << 10..=64 << 20).contains(&b), "L2 {b} bytes");
     }
 }
