@@ -23,7 +23,9 @@ use super::rows::{Strided16, TileRows};
 
 #[path = "avx512_int_gemm.rs"]
 mod int_gemm;
-use crate::codec::{family, group_len, group_params, planes_at, with_codec, Codec, FP4_DOUBLED};
+use crate::codec::{
+    family, group_len, group_params, planes_at, with_codec, Codec, GroupParams, FP4_DOUBLED,
+};
 use crate::tile::TileCursor;
 use crate::{QuantizedActivations, WeightView};
 
@@ -1180,38 +1182,66 @@ unsafe fn decode_group<C: Codec>(
         _mm512_cvtepu8_epi32(_mm256_castsi256_si128(u)),
         _mm512_cvtepu8_epi32(_mm256_extracti128_si256::<1>(u)),
     ];
+    let values = if C::BITS <= 4 && C::FAMILY != family::SUPER_HALF {
+        // Codes below 16 index a table of the group's 16 possible values, made once by the
+        // same lane arithmetic: 2 permutes instead of the arithmetic twice (for q4 the table is
+        // a constant times the scale). Same bits, lane by lane.
+        // SAFETY: ALL_CODES_4 is 16 i32; then register arithmetic.
+        let table =
+            unsafe { code_values::<C>(_mm512_loadu_si512(ALL_CODES_4.as_ptr().cast()), &p) };
+        [
+            _mm512_permutexvar_ps(codes[0], table),
+            _mm512_permutexvar_ps(codes[1], table),
+        ]
+    } else {
+        // SAFETY: register arithmetic.
+        unsafe {
+            [
+                code_values::<C>(codes[0], &p),
+                code_values::<C>(codes[1], &p),
+            ]
+        }
+    };
+    [
+        _mm512_mask_mov_ps(_mm512_set1_ps(-0.0), mask(0), values[0]),
+        _mm512_mask_mov_ps(_mm512_set1_ps(-0.0), mask(1), values[1]),
+    ]
+}
+
+/// The 16 codes of 4 bits, one per i32 lane.
+const ALL_CODES_4: [i32; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/// The f32 weights of 16 lane codes (one per i32 lane) of a group with parameters `p`: the
+/// family's arithmetic of the reference's decode, lane by lane.
+#[inline(always)]
+unsafe fn code_values<C: Codec>(codes: __m512i, p: &GroupParams) -> __m512 {
     let sw = _mm512_set1_ps(p.sw);
-    let mut out = [_mm512_setzero_ps(); 2];
-    for h in 0..2 {
-        let w = match C::FAMILY {
-            family::MX_FLOAT => _mm512_mul_ps(unsafe { mx_float_values::<C>(codes[h]) }, sw),
-            family::MX_FP4 => {
-                // SAFETY: FP4_DOUBLED is 16 floats.
-                let table = unsafe { _mm512_loadu_ps(FP4_DOUBLED.as_ptr()) };
-                _mm512_mul_ps(_mm512_permutexvar_ps(codes[h], table), sw)
+    match C::FAMILY {
+        family::MX_FLOAT => _mm512_mul_ps(unsafe { mx_float_values::<C>(codes) }, sw),
+        family::MX_FP4 => {
+            // SAFETY: FP4_DOUBLED is 16 floats.
+            let table = unsafe { _mm512_loadu_ps(FP4_DOUBLED.as_ptr()) };
+            _mm512_mul_ps(_mm512_permutexvar_ps(codes, table), sw)
+        }
+        family::MX_INT8 => {
+            let signed = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<24>(codes));
+            _mm512_mul_ps(_mm512_cvtepi32_ps(signed), sw)
+        }
+        family::AFFINE | family::SUPER_AFFINE => {
+            let mut v = codes;
+            if C::HAS_MULT {
+                v = _mm512_mullo_epi32(v, _mm512_set1_epi32(p.mult));
             }
-            family::MX_INT8 => {
-                let signed = _mm512_srai_epi32::<24>(_mm512_slli_epi32::<24>(codes[h]));
-                _mm512_mul_ps(_mm512_cvtepi32_ps(signed), sw)
+            _mm512_fmadd_ps(sw, _mm512_cvtepi32_ps(v), _mm512_set1_ps(p.mw))
+        }
+        _ => {
+            let mut q = _mm512_sub_epi32(codes, _mm512_set1_epi32(C::OFFSET));
+            if C::FAMILY == family::SUPER {
+                q = _mm512_mullo_epi32(q, _mm512_set1_epi32(p.mult));
             }
-            family::AFFINE | family::SUPER_AFFINE => {
-                let mut v = codes[h];
-                if C::HAS_MULT {
-                    v = _mm512_mullo_epi32(v, _mm512_set1_epi32(p.mult));
-                }
-                _mm512_fmadd_ps(sw, _mm512_cvtepi32_ps(v), _mm512_set1_ps(p.mw))
-            }
-            _ => {
-                let mut q = _mm512_sub_epi32(codes[h], _mm512_set1_epi32(C::OFFSET));
-                if C::FAMILY == family::SUPER {
-                    q = _mm512_mullo_epi32(q, _mm512_set1_epi32(p.mult));
-                }
-                _mm512_mul_ps(_mm512_cvtepi32_ps(q), sw)
-            }
-        };
-        out[h] = _mm512_mask_mov_ps(_mm512_set1_ps(-0.0), mask(h), w);
+            _mm512_mul_ps(_mm512_cvtepi32_ps(q), sw)
+        }
     }
-    out
 }
 
 /// Exact f32 values of 16 MXFP8 / MXFP6 element codes (one per i32 lane). Each minifloat is
@@ -1367,22 +1397,19 @@ unsafe fn float_rows_decoded<C: Codec>(
         for tile0 in (0..n).step_by(R * plan.tiles) {
             let tiles = plan.tiles.min((n - tile0).div_ceil(R));
             let nr = |t: usize| R.min(n - tile0 - t * R);
-            let mut cursors: [TileCursor<R>; MAX_DECODED_TILES] = std::array::from_fn(|t| {
-                let rows_here = if t < tiles { nr(t) } else { 0 };
-                TileCursor::new(w, rows.start + tile0 + (t * R).min(n - tile0), rows_here)
-            });
             for g0 in (0..groups).step_by(plan.chunk) {
                 let g1 = groups.min(g0 + plan.chunk);
                 let cg = g1 - g0;
                 let first = g0 == 0;
                 // Valid elements of the chunk's last group when it is the row's partial one.
                 let part = if g1 == groups { tail } else { 0 };
-                for (t, cursor) in cursors.iter_mut().enumerate().take(tiles) {
+                for t in 0..tiles {
                     let wc = &mut buf[t * tile_len..t * tile_len + cg * R * 2];
+                    let tile_rows = (rows.start + tile0 + t * R, nr(t));
                     // SAFETY: the tile's rows lie inside `rows`, which is inside the dense `w`;
                     // chunks start at whole blocks (a chunk is a multiple of every block's
-                    // groups) and follow each other, as the cursor does.
-                    unsafe { decode_chunk::<C>(w, cursor, nr(t), (g0, g1), wc) };
+                    // groups).
+                    unsafe { decode_chunk::<C>(w, tile_rows, (g0, g1), wc) };
                 }
                 let xc = &xpack[g0 * pm * 2..g1 * pm * 2];
                 let chunk = DecodedChunk {
@@ -1542,19 +1569,18 @@ impl DecodedChunk<'_> {
     }
 }
 
-/// Decodes groups `g0..g1` (whole blocks) of the dense rows under `cursor` (`nr <=
-/// DECODED_ROWS` rows, positioned at the block holding group `g0`) into `buf`, group-major: row
-/// r's group j at `buf[((j - g0) * DECODED_ROWS + r) * 2..][..2]`, zero past K and for rows past
-/// `nr`.
+/// Decodes groups `g0..g1` (whole blocks) of the dense rows `row0..row0 + nr` (`nr <=
+/// DECODED_ROWS`) into `buf`, group-major: row r's group j at `buf[((j - g0) * DECODED_ROWS +
+/// r) * 2..][..2]`, zero past K and for rows past `nr`. Row by row, so that each row's blocks are
+/// read in order (the hardware prefetchers follow them; per-block software prefetches and a
+/// cursor over 8 rows cost more instructions than the decoding).
 ///
 /// # Safety
-/// AVX-512 F; the cursor's rows exist in `w`, which is dense; `buf` holds `DECODED_ROWS * 2`
-/// vectors per group of `g0..g1`.
+/// AVX-512 F; the rows exist in `w`, which is dense; `g0` starts a block.
 #[inline(always)]
 unsafe fn decode_chunk<C: Codec>(
     w: &WeightView,
-    cursor: &mut TileCursor<DECODED_ROWS>,
-    nr: usize,
+    (row0, nr): (usize, usize),
     (g0, g1): (usize, usize),
     buf: &mut [__m512],
 ) {
@@ -1562,7 +1588,12 @@ unsafe fn decode_chunk<C: Codec>(
     let k = w.k();
     let groups = k.div_ceil(GROUP);
     let gpb = C::GROUPS_PER_BLOCK;
-    assert!(nr <= R && buf.len() >= (g1 - g0) * R * 2);
+    // Bytes of every block but a row's last (raw encodings: 32 elements).
+    let block_bytes = match w.encoding() {
+        tessera_format::Encoding::Raw(t) => GROUP * t.size(),
+        e => e.block_bytes(),
+    };
+    assert!(nr <= R && g0 % gpb == 0 && buf.len() >= (g1 - g0) * R * 2);
     if nr < R {
         // Rows past `nr` stay zero: their accumulators are computed but never stored.
         for j in 0..g1 - g0 {
@@ -1570,27 +1601,25 @@ unsafe fn decode_chunk<C: Codec>(
         }
     }
     let out = buf.as_mut_ptr();
-    let mut ptrs = [ZERO_BLOCK.as_ptr(); R];
-    for b in g0 / gpb..g1.div_ceil(gpb) {
-        // Dense: every row of the tile is present.
-        cursor.next_block(w, b, &mut ptrs);
-        for ptr in ptrs.iter().take(nr) {
-            // SAFETY: a prefetch does not access memory (wrapping address, may lie past the
-            // tensor).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(PREFETCH_BYTES).cast()) };
-        }
-        let in_block = gpb.min(groups - b * gpb);
-        for g in 0..in_block {
-            let j = b * gpb + g;
-            let valid = group_len(k, j);
-            for (r, ptr) in ptrs.iter().enumerate().take(nr) {
-                // SAFETY: a stored block holds its header and planes (raw: `valid` elements).
-                // A whole group (the common case) decodes without masks.
+    for r in 0..nr {
+        // Dense rows: block b of the row starts b whole blocks in.
+        let mut block = w
+            .bytes()
+            .as_ptr()
+            .wrapping_add(w.row_start(row0 + r) + g0 / gpb * block_bytes);
+        for b in g0 / gpb..g1.div_ceil(gpb) {
+            let in_block = gpb.min(groups - b * gpb);
+            for g in 0..in_block {
+                let j = b * gpb + g;
+                let valid = group_len(k, j);
+                // SAFETY: the row's block b is stored at `block` and holds its header and
+                // planes (raw: `valid` elements). A whole group (the common case) decodes
+                // without masks.
                 let v = unsafe {
                     if valid == GROUP {
-                        decode_group::<C>(*ptr, g, in_block, GROUP)
+                        decode_group::<C>(block, g, in_block, GROUP)
                     } else {
-                        decode_group::<C>(*ptr, g, in_block, valid)
+                        decode_group::<C>(block, g, in_block, valid)
                     }
                 };
                 // SAFETY: j - g0 < g1 - g0 and r < R: inside `buf` (asserted above).
@@ -1600,6 +1629,7 @@ unsafe fn decode_chunk<C: Codec>(
                     *at.add(1) = v[1];
                 }
             }
+            block = block.wrapping_add(block_bytes);
         }
     }
 }
