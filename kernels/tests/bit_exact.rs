@@ -279,14 +279,16 @@ fn gemv_large_tensors() {
     }
 }
 
-/// Float-path gemm with M >= 4 on dense tensors decodes each 8-row weight tile once and runs
-/// 3-activation-row register tiles over K chunks of 32 groups: M not a multiple of 3 (and
-/// below 4: the general loop), N not a multiple of 8, K past one chunk with a partial last group,
-/// K inside the first chunk, sparse twins; several seeds per shape so some runs plant a NaN or
-/// infinity in an activation row.
+/// Float-path gemm with M >= 4 on dense tensors decodes 8-row weight tiles chunk by chunk of K
+/// and runs 3-activation-row register tiles over them: M not a multiple of 3 (and below 4: the
+/// general loop), N not a multiple of 8, K past one chunk with a partial last group, K inside
+/// the first chunk, sparse twins; several seeds per shape so some runs plant a NaN or infinity in
+/// an activation row. (The AVX-512 plans this CPU does not pick, and panels smaller than M, are
+/// run by the unit test `every_decoded_plan_matches_the_reference` in `avx512.rs`.)
 #[test]
 fn float_gemm_decoded_tiles() {
-    // Rows past 32 cover several AVX-512 tiles decoded together (4 x 8 rows) and a ragged rest.
+    // Rows past 32 cover several AVX-512 tiles decoded together (4 x 8 rows in the one-pass
+    // plan) and a ragged rest.
     const FLOAT_SHAPES: [(usize, usize, usize); 9] = [
         (13, 1100, 7),
         (45, 300, 5),
