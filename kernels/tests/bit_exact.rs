@@ -279,8 +279,8 @@ fn gemv_large_tensors() {
     }
 }
 
-/// Float-path gemm with M >= 4 on dense tensors decodes 8-row weight tiles chunk by chunk of K
-/// and runs 3-activation-row register tiles over them: M not a multiple of 3 (and below 4: the
+/// Float-path gemm with M >= 4 on dense tensors decodes weight tiles (AVX-512: 8 rows, chunk by
+/// chunk of K; AVX2: 4 rows) and runs blocks of activation rows over them: M not a multiple of 3 (and below 4: the
 /// general loop), N not a multiple of 8, K past one chunk with a partial last group, K inside
 /// the first chunk, sparse twins; several seeds per shape so some runs plant a NaN or infinity in
 /// an activation row. (The AVX-512 plans this CPU does not pick, and panels smaller than M, are

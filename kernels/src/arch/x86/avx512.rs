@@ -7,8 +7,9 @@
 //! one vector fma for all 16 rows, in the contract's order.
 //!
 //! Float path: lane = k mod 16 as the contract defines, then the fixed reduction tree. Dense
-//! weights with M >= 4: each 8-row weight tile is decoded once into an f32 buffer and every
-//! 3-activation-row block runs over it (8 x 3 zmm accumulators, K in chunks of 32 groups);
+//! weights with M >= 4: the activation rows are cut into panels, and per panel each 8-row weight
+//! tile is decoded chunk by chunk of K into an f32 buffer that every 3-activation-row block runs
+//! over (8 x 3 zmm accumulators; panel, tiles and chunk sizes per CPU, see `DecodedPlan`);
 //! otherwise 4 rows x 4 activation rows, decoding per block of activation rows.
 
 use std::arch::x86_64::*;
@@ -41,7 +42,7 @@ const GEMV_ROW_PREFETCH: usize = 256;
 const FLOAT_ROWS: usize = 4;
 const FLOAT_ACTS: usize = 4;
 /// Decoded float path (dense, M >= FLOAT_ACTS): weight rows x activation rows of zmm
-/// accumulators, and the K chunk (in groups) over which they stay in registers.
+/// accumulators.
 const DECODED_ROWS: usize = 8;
 const DECODED_ACTS: usize = 3;
 /// How many groups ahead the decoded float tile prefetches its activation block.
@@ -1209,7 +1210,7 @@ unsafe fn decode_group<C: Codec>(
 }
 
 /// The 16 codes of 4 bits, one per i32 lane.
-const ALL_CODES_4: [i32; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+static ALL_CODES_4: [i32; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
 /// The f32 weights of 16 lane codes (one per i32 lane) of a group with parameters `p`: the
 /// family's arithmetic of the reference's decode, lane by lane.
@@ -1217,6 +1218,7 @@ const ALL_CODES_4: [i32; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
 unsafe fn code_values<C: Codec>(codes: __m512i, p: &GroupParams) -> __m512 {
     let sw = _mm512_set1_ps(p.sw);
     match C::FAMILY {
+        // SAFETY: register arithmetic.
         family::MX_FLOAT => _mm512_mul_ps(unsafe { mx_float_values::<C>(codes) }, sw),
         family::MX_FP4 => {
             // SAFETY: FP4_DOUBLED is 16 floats.
@@ -1425,7 +1427,7 @@ unsafe fn float_rows_decoded<C: Codec>(
             for t in 0..tiles {
                 for m in 0..pm {
                     for r in 0..nr(t) {
-                        // SAFETY: plain SSE/AVX reduction of a register.
+                        // SAFETY: register arithmetic (AVX-512 DQ and SSE), as this function.
                         let v = unsafe { reduce16(state[(t * panel + m) * R + r]) };
                         out[(p0 + m) * n + tile0 + t * R + r] = v;
                     }
@@ -1449,7 +1451,7 @@ struct DecodedPlan {
 const MAX_DECODED_TILES: usize = 4;
 
 impl DecodedPlan {
-    /// Measured with `profile q4 256 4096 4096 2 float` (benches/README.md):
+    /// Measured with `profile q4 256 4096 4096 3 float` (benches/README.md):
     /// - Intel (Xeon, 2 MiB L2): streaming the packed activations from L3 once per tile group
     ///   held the kernel near 48% of the FMA peak. Panels whose activations fit in 3/4 of L2, one
     ///   tile and chunks of 32 groups (the tile's 32 KiB chunk stays in L1) reach about 60%,
@@ -1466,14 +1468,15 @@ impl DecodedPlan {
         }
     }
 
-    /// One tile at a time, chunks of 32 groups, the `m_count` rows split evenly into as few
-    /// panels as keep each one's packed activations within `budget` bytes (whole blocks of
-    /// `DECODED_ACTS` rows).
+    /// One tile at a time, chunks of 32 groups, the `m_count` rows cut into as few panels as
+    /// keep each one's packed activations within `budget` bytes (at least one block of
+    /// `DECODED_ACTS` rows), all of one size but the last, in whole blocks.
     fn panels(k: usize, m_count: usize, budget: usize) -> Self {
         let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
-        let most = (budget / row_bytes).max(1);
+        let most = (budget / row_bytes / DECODED_ACTS).max(1) * DECODED_ACTS;
         let panels = m_count.div_ceil(most).max(1);
         DecodedPlan {
+            // At most `most`: it is a multiple of DECODED_ACTS and at least m_count / panels.
             panel: m_count.div_ceil(panels).next_multiple_of(DECODED_ACTS),
             tiles: 1,
             chunk: 32,
@@ -1576,7 +1579,8 @@ impl DecodedChunk<'_> {
 /// cursor over 8 rows cost more instructions than the decoding).
 ///
 /// # Safety
-/// AVX-512 F; the rows exist in `w`, which is dense; `g0` starts a block.
+/// AVX-512 F; the rows exist in `w`, which is dense; `g0` starts a block and `g1` ends one
+/// (or the row).
 #[inline(always)]
 unsafe fn decode_chunk<C: Codec>(
     w: &WeightView,
@@ -1593,7 +1597,9 @@ unsafe fn decode_chunk<C: Codec>(
         tessera_format::Encoding::Raw(t) => GROUP * t.size(),
         e => e.block_bytes(),
     };
-    assert!(nr <= R && g0 % gpb == 0 && buf.len() >= (g1 - g0) * R * 2);
+    // Whole blocks: the block loop below writes every group of the blocks it touches.
+    let whole = g0.is_multiple_of(gpb) && (g1 == groups || g1.is_multiple_of(gpb));
+    assert!(nr <= R && whole && g0 < g1 && g1 <= groups && buf.len() >= (g1 - g0) * R * 2);
     if nr < R {
         // Rows past `nr` stay zero: their accumulators are computed but never stored.
         for j in 0..g1 - g0 {
@@ -1622,7 +1628,7 @@ unsafe fn decode_chunk<C: Codec>(
                         decode_group::<C>(block, g, in_block, valid)
                     }
                 };
-                // SAFETY: j - g0 < g1 - g0 and r < R: inside `buf` (asserted above).
+                // SAFETY: g0 <= j < g1 (whole blocks, asserted above) and r < R: inside `buf`.
                 unsafe {
                     let at = out.add(((j - g0) * R + r) * 2);
                     *at = v[0];
@@ -1649,6 +1655,8 @@ unsafe fn decoded_tile<const NA: usize>(
     const R: usize = DECODED_ROWS;
     let groups = wc.len() / (R * 2);
     assert!(wc.len() == R * groups * 2 && xc.len() == NA * groups * 2 && state.len() == NA * R);
+    // A partial last group needs a last group.
+    assert!(part < GROUP && (part == 0 || groups > 0));
     let mut acc = [[_mm512_setzero_ps(); R]; NA];
     if !first {
         for (acc, st) in acc.iter_mut().zip(state.chunks_exact(R)) {
@@ -1690,9 +1698,10 @@ unsafe fn decoded_tile<const NA: usize>(
             // Constant trip counts, as above: a loop over slices here kept the accumulators in
             // memory for the whole function.
             for r in 0..R {
-                // SAFETY: r * 2 + h < R * 2 and a * 2 + h < NA * 2, inside the last group.
+                // SAFETY: r * 2 + h < R * 2, inside the last group.
                 let wv = unsafe { *wg.add(r * 2 + h) };
                 for (a, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: a * 2 + h < NA * 2, inside the last group.
                     let xv = unsafe { *xg.add(a * 2 + h) };
                     acc[r] = _mm512_mask3_fmadd_ps(wv, xv, acc[r], mask);
                 }
@@ -1771,7 +1780,7 @@ unsafe fn float_tile<C: Codec, const NA: usize>(
     }
     for (a, acc) in acc.iter().enumerate() {
         for (r, acc) in acc.iter().enumerate().take(nr) {
-            // SAFETY: plain SSE/AVX reduction of a register.
+            // SAFETY: register arithmetic (AVX-512 DQ and SSE), as this function.
             out[(m0 + a) * n + col + r] = unsafe { reduce16(*acc) };
         }
     }
@@ -1824,6 +1833,7 @@ mod tests {
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
             && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
             && is_x86_feature_detected!("f16c"))
         {
@@ -1834,6 +1844,10 @@ mod tests {
             Encoding::IntSym { bits: 4 },
             Encoding::IntSuper { bits: 4 },
             Encoding::IntAffine { bits: 5 },
+            Encoding::IntAffine { bits: 4 },
+            Encoding::IntSuper { bits: 3 },
+            Encoding::IntSuperAffine { bits: 4 },
+            Encoding::Bfp { bits: 4 },
             Encoding::Mx(MxType::Fp4E2M1),
             Encoding::Raw(RawType::F16),
         ];
@@ -1844,6 +1858,7 @@ mod tests {
             (11, 9, 1100),
             (20, 33, 2080),
             (5, 3, 17),
+            (4, 9, 5),
         ];
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
         let mut next = move || {
@@ -1873,6 +1888,12 @@ mod tests {
                     DecodedPlan::panels(k, m, 4 * row_bytes),
                     DecodedPlan::panels(k, m, 1),
                     DecodedPlan::one_pass(m),
+                    // Several tiles and short panels together.
+                    DecodedPlan {
+                        panel: 3,
+                        tiles: MAX_DECODED_TILES,
+                        chunk: 16,
+                    },
                 ];
                 for plan in &plans {
                     let mut got = vec![f32::NAN; m * n];

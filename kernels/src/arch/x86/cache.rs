@@ -46,31 +46,26 @@ fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
 }
 
 fn detect_l2() -> Option<usize> {
-    #[allow(unused_unsafe)]
-    // SAFETY: as `cpuid`.
-    let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
     // AMD: leaf 0x8000_0006, ECX bits 31..16 = L2 size in KB (Intel reports it there too).
-    if max_ext >= 0x8000_0006 {
-        let kb = (cpuid(0x8000_0006, 0).ecx >> 16) as usize;
-        if kb > 0 {
-            return Some(kb << 10);
-        }
-    }
-    deterministic_cache_bytes(2)
+    extended_leaf_kb(0x8000_0006, 16).or_else(|| deterministic_cache_bytes(2))
 }
 
 fn detect_l1d() -> Option<usize> {
+    // AMD: leaf 0x8000_0005, ECX bits 31..24 = L1 data cache size in KB (Intel reports 0 here).
+    extended_leaf_kb(0x8000_0005, 24).or_else(|| deterministic_cache_bytes(1))
+}
+
+/// A cache size in KB from ECX bits `shift..32` of extended leaf `leaf`, in bytes; `None` where
+/// the CPU lacks the leaf or reports 0.
+fn extended_leaf_kb(leaf: u32, shift: u32) -> Option<usize> {
     #[allow(unused_unsafe)]
     // SAFETY: as `cpuid`.
     let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
-    // AMD: leaf 0x8000_0005, ECX bits 31..24 = L1 data cache size in KB (Intel reports 0 here).
-    if max_ext >= 0x8000_0005 {
-        let kb = (cpuid(0x8000_0005, 0).ecx >> 24) as usize;
-        if kb > 0 {
-            return Some(kb << 10);
-        }
+    if max_ext < leaf {
+        return None;
     }
-    deterministic_cache_bytes(1)
+    let kb = (cpuid(leaf, 0).ecx >> shift) as usize;
+    (kb > 0).then_some(kb << 10)
 }
 
 /// Intel's deterministic cache parameters (leaf 4): the data or unified cache of `level`.
