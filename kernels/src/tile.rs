@@ -27,12 +27,10 @@ impl<const T: usize> TileCursor<T> {
             *c = w.row_start(first_row + r);
         }
         let blocks = Self::blocks_per_row(w);
-        let (size_full, size_last) = match w.encoding() {
-            Encoding::Raw(t) => (GROUP * t.size(), GROUP * t.size()),
-            e => (
-                e.block_bytes(),
-                e.block_bytes_at(w.k() as u64, blocks.saturating_sub(1) as u64),
-            ),
+        let size_full = Self::block_bytes(w);
+        let size_last = match w.encoding() {
+            Encoding::Raw(_) => size_full,
+            e => e.block_bytes_at(w.k() as u64, blocks.saturating_sub(1) as u64),
         };
         TileCursor {
             cursor,
@@ -50,6 +48,15 @@ impl<const T: usize> TileCursor<T> {
         match w.encoding() {
             Encoding::Raw(_) => w.k().div_ceil(GROUP),
             _ => w.blocks_per_row(),
+        }
+    }
+
+    /// Bytes of every block of a row but the last (raw: of 32 elements). Block `b` of a dense
+    /// row starts `b` times this after the row's start.
+    pub fn block_bytes(w: &WeightView) -> usize {
+        match w.encoding() {
+            Encoding::Raw(t) => GROUP * t.size(),
+            e => e.block_bytes(),
         }
     }
 

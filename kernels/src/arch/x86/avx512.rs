@@ -1592,11 +1592,7 @@ unsafe fn decode_chunk<C: Codec>(
     let k = w.k();
     let groups = k.div_ceil(GROUP);
     let gpb = C::GROUPS_PER_BLOCK;
-    // Bytes of every block but a row's last (raw encodings: 32 elements).
-    let block_bytes = match w.encoding() {
-        tessera_format::Encoding::Raw(t) => GROUP * t.size(),
-        e => e.block_bytes(),
-    };
+    let block_bytes = TileCursor::<R>::block_bytes(w);
     // Whole blocks: the block loop below writes every group of the blocks it touches.
     let whole = g0.is_multiple_of(gpb) && (g1 == groups || g1.is_multiple_of(gpb));
     assert!(nr <= R && whole && g0 < g1 && g1 <= groups && buf.len() >= (g1 - g0) * R * 2);
@@ -1829,14 +1825,7 @@ mod tests {
     /// one-pass plan) gives the reference's bits, whichever one this CPU uses.
     #[test]
     fn every_decoded_plan_matches_the_reference() {
-        if !(is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c"))
-        {
+        if !crate::Isa::Avx512.is_available() {
             eprintln!("skipped: this CPU lacks AVX-512");
             return;
         }
@@ -1897,7 +1886,7 @@ mod tests {
                 ];
                 for plan in &plans {
                     let mut got = vec![f32::NAN; m * n];
-                    // SAFETY: the features were detected above; the lengths match the shape.
+                    // SAFETY: the tier's features were detected above; the lengths match the shape.
                     unsafe { float_rows_planned(&w, &x, m, 0..n, &mut got, plan) };
                     for (i, (g, r)) in got.iter().zip(&want).enumerate() {
                         assert!(
