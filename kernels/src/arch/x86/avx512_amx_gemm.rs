@@ -78,7 +78,9 @@ pub(in crate::arch::x86) unsafe fn int_gemm_rows<C: Codec>(
     let x = xq.row_blocks(TILE_ROWS, true);
     // SAFETY: the caller runs AVX-512 F.
     let mut pack = unsafe { TilePack::new(groups) };
-    let mut state = vec![_mm512_setzero_ps(); m_count * TILE_VECS];
+    // Padding rows included: the float step runs on whole blocks of 16 rows (the padding rows'
+    // scales are 0, and their sums are never written out).
+    let mut state = vec![_mm512_setzero_ps(); m_count.next_multiple_of(TILE_ROWS) * TILE_VECS];
     let mut sums = Sums([[[0; TILE_ROWS * ROWS]; 4]; 2]);
     let pair_rows = PAIR * TILE_ROWS;
     // SAFETY: AMX is usable (caller). Released when `_tiles` drops, after the last tile
@@ -112,7 +114,7 @@ pub(in crate::arch::x86) unsafe fn int_gemm_rows<C: Codec>(
             }
         }
         // SAFETY: the caller runs AVX-512 F; `out` is `m_count x n`.
-        unsafe { store_tile(&state, tile, n, out) };
+        unsafe { store_tile(&state[..m_count * TILE_VECS], tile, n, out) };
     }
 }
 
@@ -202,27 +204,24 @@ unsafe fn pair<C: Codec, const BLOCKS: usize>(
             let j = j0 + s - 2;
             for (q, buf) in sums.0[s % 2].iter().enumerate().take(2 * BLOCKS) {
                 let (block, v) = (q / 2, q % 2);
-                let first = m0 + block * TILE_ROWS;
-                let rows = TILE_ROWS.min(x.m - first);
                 // SAFETY: the buffer was stored one step ago; AVX-512 F/DQ.
-                unsafe { finish::<C>(pack, x, first, rows, v, j, buf, state) };
+                unsafe { finish::<C>(pack, x, m0 + block * TILE_ROWS, v, j, buf, state) };
             }
         }
     }
 }
 
-/// Group `j`'s float step for activation rows `first..first + rows` (a block's real rows) and
-/// n-vector `v`, from their sums `buf` (16 rows of 16 i32).
+/// Group `j`'s float step for the padded block of 16 activation rows from `first` and n-vector
+/// `v`, from their sums `buf` (16 rows of 16 i32).
 ///
 /// # Safety
-/// AVX-512 F/DQ; group `j` and the padded block at `first` exist in `x` and `pack`.
+/// AVX-512 F/DQ; group `j` and the padded block at `first` exist in `x` and `pack`; `state`
+/// covers the padded rows.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn finish<C: Codec>(
     pack: &TilePack,
     x: &RowBlocks,
     first: usize,
-    rows: usize,
     v: usize,
     j: usize,
     buf: &[i32; TILE_ROWS * ROWS],
@@ -231,27 +230,15 @@ unsafe fn finish<C: Codec>(
     let i = j * TILE_VECS + v;
     let sc = (pack.scale[i], pack.mult[i], pack.min[i]);
     let entry = first * x.groups + j * TILE_ROWS;
-    let (sx, xsum) = (&x.scale[entry..][..rows], &x.fsum[entry..][..rows]);
-    let acc = &mut state[first * TILE_VECS..][..rows * TILE_VECS];
-    let row = |a: usize| {
-        // SAFETY: row `a` of the buffer, 64-byte aligned (`Sums`).
-        unsafe { _mm512_load_si512(buf[a * ROWS..].as_ptr().cast()) }
-    };
-    if rows == TILE_ROWS {
-        // A whole block: unrolled, so that the row offsets are constants.
-        macro_rules! rows {
-            ($($a:literal)*) => {$(
-                let at = $a * TILE_VECS + v;
-                // SAFETY: register arithmetic only.
-                acc[at] = unsafe { group_step_for::<C>(row($a), sc, sx[$a], xsum[$a], acc[at]) };
-            )*};
-        }
-        rows!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-    } else {
-        for a in 0..rows {
-            let acc = &mut acc[a * TILE_VECS + v];
-            // SAFETY: register arithmetic only.
-            *acc = unsafe { group_step_for::<C>(row(a), sc, sx[a], xsum[a], *acc) };
-        }
+    let sx: &[f32; TILE_ROWS] = x.scale[entry..][..TILE_ROWS].try_into().unwrap();
+    let xsum: &[f32; TILE_ROWS] = x.fsum[entry..][..TILE_ROWS].try_into().unwrap();
+    let acc = &mut state[first * TILE_VECS..][..TILE_ROWS * TILE_VECS];
+    for a in 0..TILE_ROWS {
+        let at = a * TILE_VECS + v;
+        // SAFETY: row `a` of the buffer, 64-byte aligned (`Sums`); register arithmetic.
+        acc[at] = unsafe {
+            let isum = _mm512_load_si512(buf[a * ROWS..].as_ptr().cast());
+            group_step_for::<C>(isum, sc, sx[a], xsum[a], acc[at])
+        };
     }
 }
