@@ -1,7 +1,8 @@
-//! AVX2 float path: each tile of `ROWS` weight rows is decoded once per call into an f32 buffer,
-//! the activations are packed once per call, then register tiles of `ACTS` activation rows x
-//! `ROWS` weight rows run over K in chunks of `CHUNK_GROUPS` groups, the accumulators kept in
-//! `state` between chunks.
+//! AVX2 float path: the activation rows run in panels (one on most CPUs, L2-sized ones on Intel:
+//! [`panel_for_this_cpu`]). Per panel the activations are packed, each tile of `ROWS` weight rows
+//! is decoded into an f32 buffer, then register tiles of `ACTS` activation rows x `ROWS` weight
+//! rows run over K in chunks of `CHUNK_GROUPS` groups, the accumulators kept in `state` between
+//! chunks.
 //!
 //! The contract's 16 lanes (lane = k mod 16) are two independent ymm halves: half 0 (lanes 0..8)
 //! takes quarters 0 and 2 of every group, half 1 (lanes 8..16) quarters 1 and 3. The halves are
