@@ -230,8 +230,11 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
 
 #[cfg(test)]
 mod tests {
+    use super::super::avx2_float::panel_for_this_cpu;
+    use super::super::cache::panel_rows;
+    use super::super::float_cases::check_float_variants;
     use super::*;
-    use tessera_format::{Encoding, MxType, Path, RawType, GROUP};
+    use tessera_format::GROUP;
 
     /// The float path gives the reference's bits for every panel size: one pass, the panels
     /// this CPU would pick, panels cut small so that several run (also not a multiple of the
@@ -242,68 +245,27 @@ mod tests {
             eprintln!("skipped: this CPU lacks AVX2, FMA or F16C");
             return;
         }
-        let encodings = [
-            Encoding::IntSym { bits: 4 },
-            Encoding::IntSym { bits: 8 },
-            Encoding::IntSuper { bits: 4 },
-            Encoding::IntAffine { bits: 5 },
-            Encoding::IntSuperAffine { bits: 4 },
-            Encoding::Bfp { bits: 4 },
-            Encoding::Mx(MxType::Fp4E2M1),
-            Encoding::Raw(RawType::F16),
-        ];
-        // (m, n, k): M not a multiple of 3, N not of 4, K not of 32 or 256, K past a chunk.
-        let shapes = [
-            (7, 9, 200),
-            (11, 6, 1100),
-            (20, 5, 2080),
-            (5, 3, 17),
-            (1, 4, 40),
-        ];
-        let mut seed = 0x5851_F42D_4C95_7F2Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        };
-        for e in encodings {
-            for (m, n, k) in shapes {
-                let values: Vec<f32> = (0..n * k).map(|_| next()).collect();
-                let mut x: Vec<f32> = (0..m * k).map(|_| next() * 4.0).collect();
-                x[k / 2] = 1.0e30; // one huge activation
-                let bytes = tessera_reference::quantize(e, n, k, &values).unwrap();
-                let reference = tessera_reference::Weights {
-                    encoding: e,
-                    rows: n,
-                    k,
-                    bytes: &bytes,
-                    sparse: false,
-                };
-                let want = tessera_reference::matmul(&reference, &x, m, Path::Float).unwrap();
-                let w = WeightView::new(e, n, k, &bytes).unwrap();
-                let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
-                let panels = [
-                    m,
-                    super::super::avx2_float::panel_for_this_cpu(k, m),
-                    super::super::avx2_float::panel_rows(k, m, 4 * row_bytes),
-                    4,
-                    2,
-                    1,
-                ];
-                for panel in panels {
+        check_float_variants(|w, x, m| {
+            let (n, k) = (w.rows(), w.k());
+            let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
+            let panels = [
+                m,
+                panel_for_this_cpu(k, m),
+                panel_rows(k, m, 4 * row_bytes, 3),
+                4,
+                2,
+                1,
+            ];
+            panels
+                .iter()
+                .map(|&panel| {
                     let mut got = vec![f32::NAN; m * n];
                     // SAFETY: the tier's features were detected above; the lengths match the
                     // shape.
-                    unsafe { float_rows_in_panels(&w, &x, m, 0..n, &mut got, panel) };
-                    for (i, (g, r)) in got.iter().zip(&want).enumerate() {
-                        assert!(
-                            g.to_bits() == r.to_bits() || g.is_nan() && r.is_nan(),
-                            "{e:?} m {m} n {n} k {k} panel {panel}: output {i}: {g} vs {r}"
-                        );
-                    }
-                }
-            }
-        }
+                    unsafe { float_rows_in_panels(w, x, m, 0..n, &mut got, panel) };
+                    (format!("panel {panel}"), got)
+                })
+                .collect()
+        });
     }
 }

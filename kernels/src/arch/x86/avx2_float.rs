@@ -70,19 +70,10 @@ pub(super) unsafe fn float_rows_decoded<C: Codec>(
 /// measured the same as 3/4). Elsewhere all rows in one pass, as measured on Zen 4.
 pub(super) fn panel_for_this_cpu(k: usize, m_count: usize) -> usize {
     if super::cache::is_intel() {
-        panel_rows(k, m_count, super::cache::l2_bytes() / 4 * 3)
+        super::cache::panel_rows(k, m_count, super::cache::l2_bytes() / 4 * 3, ACTS)
     } else {
         m_count
     }
-}
-
-/// Activation rows per panel: as few panels as keep each one's packed activations within
-/// `budget` bytes, all of one size (a multiple of `ACTS`) but the last.
-pub(super) fn panel_rows(k: usize, m_count: usize, budget: usize) -> usize {
-    let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
-    let most = (budget / row_bytes / ACTS).max(1) * ACTS;
-    let panels = m_count.div_ceil(most).max(1);
-    m_count.div_ceil(panels).next_multiple_of(ACTS)
 }
 
 /// One panel of [`float_rows_decoded`]: each weight tile decoded in turn, then all `m_count`

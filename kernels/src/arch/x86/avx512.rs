@@ -1472,12 +1472,8 @@ impl DecodedPlan {
     /// keep each one's packed activations within `budget` bytes (at least one block of
     /// `DECODED_ACTS` rows), all of one size but the last, in whole blocks.
     fn panels(k: usize, m_count: usize, budget: usize) -> Self {
-        let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
-        let most = (budget / row_bytes / DECODED_ACTS).max(1) * DECODED_ACTS;
-        let panels = m_count.div_ceil(most).max(1);
         DecodedPlan {
-            // At most `most`: it is a multiple of DECODED_ACTS and at least m_count / panels.
-            panel: m_count.div_ceil(panels).next_multiple_of(DECODED_ACTS),
+            panel: super::cache::panel_rows(k, m_count, budget, DECODED_ACTS),
             tiles: 1,
             chunk: 32,
         }
@@ -1818,8 +1814,8 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
 
 #[cfg(test)]
 mod tests {
+    use super::super::float_cases::check_float_variants;
     use super::*;
-    use tessera_format::{Encoding, MxType, Path, RawType};
 
     /// Every [`DecodedPlan`] (Intel's panels, also cut small so that several panels run, and the
     /// one-pass plan) gives the reference's bits, whichever one this CPU uses.
@@ -1829,77 +1825,35 @@ mod tests {
             eprintln!("skipped: this CPU lacks AVX-512");
             return;
         }
-        let encodings = [
-            Encoding::IntSym { bits: 4 },
-            Encoding::IntSuper { bits: 4 },
-            Encoding::IntAffine { bits: 5 },
-            Encoding::IntAffine { bits: 4 },
-            Encoding::IntSuper { bits: 3 },
-            Encoding::IntSuperAffine { bits: 4 },
-            Encoding::Bfp { bits: 4 },
-            Encoding::Mx(MxType::Fp4E2M1),
-            Encoding::Raw(RawType::F16),
-        ];
-        // (m, n, k): M not a multiple of 3, N not of 8, K not of 32 or 256, K past a chunk.
-        let shapes = [
-            (4, 8, 32),
-            (7, 19, 200),
-            (11, 9, 1100),
-            (20, 33, 2080),
-            (5, 3, 17),
-            (4, 9, 5),
-        ];
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        };
-        for e in encodings {
-            for (m, n, k) in shapes {
-                let values: Vec<f32> = (0..n * k).map(|_| next()).collect();
-                let mut x: Vec<f32> = (0..m * k).map(|_| next() * 4.0).collect();
-                x[k / 2] = 1.0e30; // one huge activation
-                let bytes = tessera_reference::quantize(e, n, k, &values).unwrap();
-                let reference = tessera_reference::Weights {
-                    encoding: e,
-                    rows: n,
-                    k,
-                    bytes: &bytes,
-                    sparse: false,
-                };
-                let want = tessera_reference::matmul(&reference, &x, m, Path::Float).unwrap();
-                let w = WeightView::new(e, n, k, &bytes).unwrap();
-                let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
-                let plans = [
-                    DecodedPlan::panels(k, m, 2 << 20),
-                    DecodedPlan::panels(k, m, 4 * row_bytes),
-                    DecodedPlan::panels(k, m, 1),
-                    DecodedPlan::one_pass(m),
-                    // Several tiles and short panels together.
-                    DecodedPlan {
-                        panel: 3,
-                        tiles: MAX_DECODED_TILES,
-                        chunk: 16,
-                    },
-                ];
-                for plan in &plans {
+        check_float_variants(|w, x, m| {
+            let (n, k) = (w.rows(), w.k());
+            let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
+            let plans = [
+                DecodedPlan::panels(k, m, 2 << 20),
+                DecodedPlan::panels(k, m, 4 * row_bytes),
+                DecodedPlan::panels(k, m, 1),
+                DecodedPlan::one_pass(m),
+                // Several tiles and short panels together.
+                DecodedPlan {
+                    panel: 3,
+                    tiles: MAX_DECODED_TILES,
+                    chunk: 16,
+                },
+            ];
+            plans
+                .iter()
+                .map(|plan| {
                     let mut got = vec![f32::NAN; m * n];
-                    // SAFETY: the tier's features were detected above; the lengths match the shape.
-                    unsafe { float_rows_planned(&w, &x, m, 0..n, &mut got, plan) };
-                    for (i, (g, r)) in got.iter().zip(&want).enumerate() {
-                        assert!(
-                            g.to_bits() == r.to_bits() || g.is_nan() && r.is_nan(),
-                            "{e:?} m {m} n {n} k {k} panel {} tiles {} chunk {}: output {i}: \
-                             {g} vs {r}",
-                            plan.panel,
-                            plan.tiles,
-                            plan.chunk
-                        );
-                    }
-                }
-            }
-        }
+                    // SAFETY: the tier's features were detected above; the lengths match the
+                    // shape.
+                    unsafe { float_rows_planned(w, x, m, 0..n, &mut got, plan) };
+                    let label = format!(
+                        "panel {} tiles {} chunk {}",
+                        plan.panel, plan.tiles, plan.chunk
+                    );
+                    (label, got)
+                })
+                .collect()
+        });
     }
 }

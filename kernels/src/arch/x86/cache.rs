@@ -1,5 +1,5 @@
-//! This CPU's caches and prefetchers, as far as the kernels' prefetch choices need them (CPUID,
-//! read once).
+//! This CPU's caches and prefetchers, as far as the kernels' prefetch and blocking choices need
+//! them (CPUID, read once), and the panel size derived from a cache budget.
 
 use std::arch::x86_64::{__cpuid, __cpuid_count, CpuidResult};
 use std::sync::OnceLock;
@@ -14,6 +14,17 @@ pub(crate) fn l1d_bytes() -> usize {
 pub(crate) fn l2_bytes() -> usize {
     static L2: OnceLock<usize> = OnceLock::new();
     *L2.get_or_init(|| detect_l2().unwrap_or(1 << 20))
+}
+
+/// Activation rows per panel of a float gemm whose packed activations take `k` rounded up to
+/// whole groups, in f32, per row: as few panels as keep each one within `budget` bytes, all of
+/// one size (a multiple of `block` rows, at least one block) but the last.
+pub(crate) fn panel_rows(k: usize, m_count: usize, budget: usize, block: usize) -> usize {
+    let row_bytes = k.div_ceil(tessera_format::GROUP) * tessera_format::GROUP * 4;
+    let most = (budget / row_bytes / block).max(1) * block;
+    let panels = m_count.div_ceil(most).max(1);
+    // At most `most`: it is a multiple of `block` and at least m_count / panels.
+    m_count.div_ceil(panels).next_multiple_of(block)
 }
 
 /// Whether this CPU is Intel's. Its L2 streamer follows each 4 KB page's accesses in order and
