@@ -2,7 +2,8 @@
 //!
 //! Integer path: see [`super::avx2_int`] (8-row tiles, `vpmaddubsw` dots).
 //!
-//! Float path: see [`super::avx2_float`] (tiles decoded once, 3 x 4 register tiles).
+//! Float path: see [`super::avx2_float`] (tiles decoded once per panel of activation rows,
+//! 3 x 4 register tiles).
 
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -66,7 +67,7 @@ unsafe fn float_rows_in_panels(
 ) {
     // SAFETY: same contract as this function's.
     with_codec!(w.encoding(), C => unsafe {
-        super::avx2_float::float_rows_decoded::<C>(w, x, m, rows, out, panel)
+        super::avx2_float::float_rows_paneled::<C>(w, x, m, rows, out, panel)
     })
 }
 
@@ -252,6 +253,7 @@ mod tests {
                 m,
                 panel_for_this_cpu(k, m),
                 panel_rows(k, m, 4 * row_bytes, 3),
+                panel_rows(k, m, 7 * row_bytes, 3),
                 4,
                 2,
                 1,

@@ -39,7 +39,7 @@ const ALL_ROWS: u8 = (1 << ROWS) - 1;
 /// AVX2, FMA, F16C; `x.len() == m_count * w.k()`, `out.len() == m_count * rows.len()`, rows
 /// inside `w`.
 #[inline(always)]
-pub(super) unsafe fn float_rows_decoded<C: Codec>(
+pub(super) unsafe fn float_rows_paneled<C: Codec>(
     w: &WeightView,
     x: &[f32],
     m_count: usize,
@@ -66,21 +66,28 @@ pub(super) unsafe fn float_rows_decoded<C: Codec>(
 /// Activation rows per panel on this CPU. On Intel, panels whose packed activations fit in 3/4
 /// of L2: one pass over all rows re-reads the packed activations once per tile of 4 weight rows,
 /// from L3 once they outgrow L2, and ran at about half the rate (Xeon family 6 model 167, 2 MiB
-/// L2, q4 4096 x 4096, 1 thread: 46 GOPS at M = 256 in one pass, 73 in 3 panels; 1/2 of L2
-/// measured the same as 3/4). Elsewhere all rows in one pass, as measured on Zen 4.
+/// L2, q4, N = 4096, M = 256, 1 thread, GOPS: K = 4096 one pass 46, panels of 86 rows 73, and
+/// 1/2 of L2 measured the same as 3/4; K = 14336 one pass 44, panels of 24 rows 57). Panels of
+/// fewer rows decode W too often (K = 4096: 12 rows 47, 6 rows 31, 3 rows 18), so below
+/// `MIN_PANEL_ROWS` rows one pass it is. Other CPUs (AMD) take one pass: panels are unmeasured
+/// there.
 pub(super) fn panel_for_this_cpu(k: usize, m_count: usize) -> usize {
+    /// Fewest activation rows per panel worth decoding W again for (see above).
+    const MIN_PANEL_ROWS: usize = 24;
     if super::cache::is_intel() {
-        super::cache::panel_rows(k, m_count, super::cache::l2_bytes() / 4 * 3, ACTS)
-    } else {
-        m_count
+        let panel = super::cache::panel_rows(k, m_count, super::cache::l2_bytes() / 4 * 3, ACTS);
+        if panel >= m_count.min(MIN_PANEL_ROWS) {
+            return panel;
+        }
     }
+    m_count
 }
 
-/// One panel of [`float_rows_decoded`]: each weight tile decoded in turn, then all `m_count`
+/// One panel of [`float_rows_paneled`]: each weight tile decoded in turn, then all `m_count`
 /// activation rows run over it.
 ///
 /// # Safety
-/// As [`float_rows_decoded`].
+/// As [`float_rows_paneled`].
 #[inline(always)]
 unsafe fn float_rows_panel<C: Codec>(
     w: &WeightView,

@@ -1460,12 +1460,20 @@ impl DecodedPlan {
     ///   is half Intel's): all rows in one panel, 4 tiles and chunks of 8 groups (the tiles'
     ///   chunks, 32 KiB, stay in L1; each activation chunk serves 32 weight rows) measured
     ///   73-78%.
+    /// - But panels of few rows decode W too often: on the same Xeon (K = 4096, M = 256, GOPS)
+    ///   one pass 107, panels of 86 rows 119, 48 rows 113, 24 rows 96, 12 rows 78, 6 rows 57;
+    ///   and at K = 14336, where 3/4 of L2 holds 24 rows, one pass 112 against 93. So Intel
+    ///   takes panels only if they hold `MIN_PANEL_ROWS` rows (or all of them).
     fn for_this_cpu(k: usize, m_count: usize) -> Self {
+        /// Fewest activation rows per panel worth decoding W again for (see above).
+        const MIN_PANEL_ROWS: usize = 48;
         if super::cache::is_intel() {
-            Self::panels(k, m_count, super::cache::l2_bytes() / 4 * 3)
-        } else {
-            Self::one_pass(m_count)
+            let plan = Self::panels(k, m_count, super::cache::l2_bytes() / 4 * 3);
+            if plan.panel >= m_count.min(MIN_PANEL_ROWS) {
+                return plan;
+            }
         }
+        Self::one_pass(m_count)
     }
 
     /// One tile at a time, chunks of 32 groups, the `m_count` rows cut into as few panels as
@@ -1831,6 +1839,7 @@ mod tests {
             let plans = [
                 DecodedPlan::panels(k, m, 2 << 20),
                 DecodedPlan::panels(k, m, 4 * row_bytes),
+                DecodedPlan::panels(k, m, 7 * row_bytes),
                 DecodedPlan::panels(k, m, 1),
                 DecodedPlan::one_pass(m),
                 // Several tiles and short panels together.

@@ -27,9 +27,9 @@
 //! one of K = 64, and the tile instructions and the vector float step hardly overlap, so a
 //! group's time is the tile work plus the same float step as the VNNI gemm's. Removing the float
 //! step doubles the rate (q4, M = 256: 573 -> 1133 GOPS), so it is half the time: about 1 ns
-//! per row of 16 sums, where its 3 vector uops would need 0.4 on two ports. Against `vpdpbusd`
-//! (q4, 1 thread, GOPS): M = 32 368 / 372, M = 128 453 / 574, M = 256 457 / 573
-//! (benches/README.md).
+//! per row of 16 sums, where its 3 vector uops would need 0.4 on two ports. GOPS with
+//! `vpdpbusd` / with this tier (q4, 1 thread, 4096 x 4096, one hour, benches/README.md): M = 32
+//! 368 / 372, M = 128 453 / 574, M = 256 457 / 573.
 
 use std::arch::x86_64::*;
 use std::ops::Range;

@@ -18,7 +18,7 @@ pub(crate) fn l2_bytes() -> usize {
 
 /// Activation rows per panel of a float gemm whose packed activations take `k` rounded up to
 /// whole groups, in f32, per row: as few panels as keep each one within `budget` bytes, all of
-/// one size (a multiple of `block` rows, at least one block) but the last.
+/// one size (a multiple of `block` rows, at least one block; 0 for no rows) but the last.
 pub(crate) fn panel_rows(k: usize, m_count: usize, budget: usize, block: usize) -> usize {
     let row_bytes = k.div_ceil(tessera_format::GROUP) * tessera_format::GROUP * 4;
     let most = (budget / row_bytes / block).max(1) * block;

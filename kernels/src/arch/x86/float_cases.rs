@@ -20,8 +20,8 @@ pub(super) const ENCODINGS: [Encoding; 10] = [
 ];
 
 /// (m, n, k): M not a multiple of 3, N not of 4 or 8, K not of 32 or 256, K past a chunk of
-/// 32 groups, M = 1.
-pub(super) const SHAPES: [(usize, usize, usize); 7] = [
+/// 32 groups, M = 1 (which the AVX-512 path sends past its decoded plans) and M = 8.
+pub(super) const SHAPES: [(usize, usize, usize); 8] = [
     (4, 8, 32),
     (7, 19, 200),
     (11, 9, 1100),
@@ -29,6 +29,7 @@ pub(super) const SHAPES: [(usize, usize, usize); 7] = [
     (5, 3, 17),
     (4, 9, 5),
     (1, 4, 40),
+    (8, 12, 300),
 ];
 
 /// For every encoding and shape: `variants(w, x, m)` runs the kernel variants under test on rows
