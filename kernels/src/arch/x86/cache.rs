@@ -1,7 +1,9 @@
 //! This CPU's caches and prefetchers, as far as the kernels' prefetch and blocking choices need
 //! them (CPUID, read once), and the panel size derived from a cache budget.
 
-use std::arch::x86_64::{__cpuid, __cpuid_count, CpuidResult};
+#[cfg(not(miri))]
+use std::arch::x86_64::__cpuid_count;
+use std::arch::x86_64::CpuidResult;
 use std::sync::OnceLock;
 
 /// The L1 data cache of one core, in bytes; 32 KB when CPUID does not say.
@@ -50,9 +52,22 @@ pub(crate) fn streamer_follows_rows(row_bytes: usize) -> bool {
 fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
     // SAFETY: CPUID exists on every x86-64 CPU; leaves above the reported maximum return
     // reserved values, which the callers guard against.
+    #[cfg(not(miri))]
     #[allow(unused_unsafe)]
     unsafe {
         __cpuid_count(leaf, sub)
+    }
+    // Miri cannot run CPUID: all zeros read as a CPU of no known vendor that reports no cache
+    // leaves, so every caller takes its default.
+    #[cfg(miri)]
+    {
+        let _ = (leaf, sub);
+        CpuidResult {
+            eax: 0,
+            ebx: 0,
+            ecx: 0,
+            edx: 0,
+        }
     }
 }
 
@@ -69,9 +84,7 @@ fn detect_l1d() -> Option<usize> {
 /// A cache size in KB from ECX bits `shift..32` of extended leaf `leaf`, in bytes; `None` where
 /// the CPU lacks the leaf or reports 0.
 fn extended_leaf_kb(leaf: u32, shift: u32) -> Option<usize> {
-    #[allow(unused_unsafe)]
-    // SAFETY: as `cpuid`.
-    let max_ext = unsafe { __cpuid(0x8000_0000) }.eax;
+    let max_ext = cpuid(0x8000_0000, 0).eax;
     if max_ext < leaf {
         return None;
     }
