@@ -48,8 +48,9 @@ pub(super) unsafe fn float_rows_paneled<C: Codec>(
     panel: usize,
 ) {
     let (k, n) = (w.k(), rows.len());
-    for m0 in (0..m_count).step_by(panel.max(1)) {
-        let m1 = m_count.min(m0 + panel.max(1));
+    let panel = panel.max(1);
+    for m0 in (0..m_count).step_by(panel) {
+        let m1 = m_count.min(m0 + panel);
         // SAFETY: the caller's contract, for rows m0..m1 of `x` and `out`.
         unsafe {
             float_rows_panel::<C>(
@@ -74,13 +75,7 @@ pub(super) unsafe fn float_rows_paneled<C: Codec>(
 pub(super) fn panel_for_this_cpu(k: usize, m_count: usize) -> usize {
     /// Fewest activation rows per panel worth decoding W again for (see above).
     const MIN_PANEL_ROWS: usize = 24;
-    if super::cache::is_intel() {
-        let panel = super::cache::panel_rows(k, m_count, super::cache::l2_bytes() / 4 * 3, ACTS);
-        if panel >= m_count.min(MIN_PANEL_ROWS) {
-            return panel;
-        }
-    }
-    m_count
+    super::cache::intel_l2_panel(k, m_count, ACTS, MIN_PANEL_ROWS).unwrap_or(m_count)
 }
 
 /// One panel of [`float_rows_paneled`]: each weight tile decoded in turn, then all `m_count`

@@ -1467,21 +1467,16 @@ impl DecodedPlan {
     fn for_this_cpu(k: usize, m_count: usize) -> Self {
         /// Fewest activation rows per panel worth decoding W again for (see above).
         const MIN_PANEL_ROWS: usize = 48;
-        if super::cache::is_intel() {
-            let plan = Self::panels(k, m_count, super::cache::l2_bytes() / 4 * 3);
-            if plan.panel >= m_count.min(MIN_PANEL_ROWS) {
-                return plan;
-            }
+        match super::cache::intel_l2_panel(k, m_count, DECODED_ACTS, MIN_PANEL_ROWS) {
+            Some(panel) => Self::in_panels(panel),
+            None => Self::one_pass(m_count),
         }
-        Self::one_pass(m_count)
     }
 
-    /// One tile at a time, chunks of 32 groups, the `m_count` rows cut into as few panels as
-    /// keep each one's packed activations within `budget` bytes (at least one block of
-    /// `DECODED_ACTS` rows), all of one size but the last, in whole blocks.
-    fn panels(k: usize, m_count: usize, budget: usize) -> Self {
+    /// One tile at a time, chunks of 32 groups, panels of `panel` rows.
+    fn in_panels(panel: usize) -> Self {
         DecodedPlan {
-            panel: super::cache::panel_rows(k, m_count, budget, DECODED_ACTS),
+            panel,
             tiles: 1,
             chunk: 32,
         }
@@ -1836,11 +1831,15 @@ mod tests {
         check_float_variants(|w, x, m| {
             let (n, k) = (w.rows(), w.k());
             let row_bytes = k.div_ceil(GROUP) * GROUP * 4;
+            // Panels within a budget of bytes, as Intel's plan cuts them.
+            let panels = |budget| {
+                DecodedPlan::in_panels(super::super::cache::panel_rows(k, m, budget, DECODED_ACTS))
+            };
             let plans = [
-                DecodedPlan::panels(k, m, 2 << 20),
-                DecodedPlan::panels(k, m, 4 * row_bytes),
-                DecodedPlan::panels(k, m, 7 * row_bytes),
-                DecodedPlan::panels(k, m, 1),
+                panels(2 << 20),
+                panels(4 * row_bytes),
+                panels(7 * row_bytes),
+                panels(1),
                 DecodedPlan::one_pass(m),
                 // Several tiles and short panels together.
                 DecodedPlan {

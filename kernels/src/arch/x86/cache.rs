@@ -29,6 +29,23 @@ pub(crate) fn panel_rows(k: usize, m_count: usize, budget: usize, block: usize) 
     m_count.div_ceil(panels).next_multiple_of(block)
 }
 
+/// On Intel, the rows per panel (see [`panel_rows`]) whose packed activations fit in 3/4 of L2,
+/// where the float gemms measured panels faster than one pass re-reading the activations from
+/// L3. `None` elsewhere, or where such a panel would hold fewer than `min_rows` of the `m_count`
+/// rows: decoding W again per panel then costs more (measurements at the callers).
+pub(crate) fn intel_l2_panel(
+    k: usize,
+    m_count: usize,
+    block: usize,
+    min_rows: usize,
+) -> Option<usize> {
+    if !is_intel() {
+        return None;
+    }
+    let panel = panel_rows(k, m_count, l2_bytes() / 4 * 3, block);
+    (panel >= m_count.min(min_rows)).then_some(panel)
+}
+
 /// Whether this CPU is Intel's. Its L2 streamer follows each 4 KB page's accesses in order and
 /// its software prefetches hold a line fill buffer, so the gemv's prefetch choices differ from
 /// AMD's (see `avx512::gemv_dense_tile`).
