@@ -1457,9 +1457,9 @@ impl DecodedPlan {
     ///   tile and chunks of 32 groups (the tile's 32 KiB chunk stays in L1) reach about 60%,
     ///   although each weight tile is then decoded once per panel.
     /// - Otherwise (Zen 4, 1 MiB L2, where L3 feeds one core faster and the FMA rate per cycle
-    ///   is half Intel's): all rows in one panel, 4 tiles and chunks of 8 groups (the tiles'
-    ///   chunks, 32 KiB, stay in L1; each activation chunk serves 32 weight rows) measured
-    ///   73-78%.
+    ///   is half Intel's): all rows in one panel, one tile, chunks of 32 groups. Against 4 tiles
+    ///   and chunks of 8 groups (Intel's one-pass plan), Zen 4, medians of 5 interleaved runs,
+    ///   GOPS: f16 M=64 2048 x 2048 76 -> 84, MXFP8 M=64 80 -> 86, q4 M=256 4096 x 4096 88 -> 95.
     /// - But panels of few rows decode W too often: on the same Xeon (K = 4096, M = 256, GOPS)
     ///   one pass 107, panels of 86 rows 119, 48 rows 113, 24 rows 96, 12 rows 78, 6 rows 57;
     ///   and at K = 14336, where 3/4 of L2 holds 24 rows, one pass 112 against 93. So Intel
@@ -1469,7 +1469,8 @@ impl DecodedPlan {
         const MIN_PANEL_ROWS: usize = 48;
         match super::cache::intel_l2_panel(k, m_count, DECODED_ACTS, MIN_PANEL_ROWS) {
             Some(panel) => Self::in_panels(panel),
-            None => Self::one_pass(m_count),
+            None if super::cache::is_intel() => Self::one_pass(m_count),
+            None => Self::in_panels(m_count),
         }
     }
 
@@ -1482,7 +1483,8 @@ impl DecodedPlan {
         }
     }
 
-    /// All rows in one panel, `MAX_DECODED_TILES` tiles, chunks of 8 groups.
+    /// All rows in one panel, `MAX_DECODED_TILES` tiles, chunks of 8 groups (Intel, where
+    /// panels would be too small).
     fn one_pass(m_count: usize) -> Self {
         DecodedPlan {
             panel: m_count,
