@@ -1576,8 +1576,10 @@ impl DecodedChunk<'_> {
 /// Decodes groups `g0..g1` (whole blocks) of the dense rows `row0..row0 + nr` (`nr <=
 /// DECODED_ROWS`) into `buf`, group-major: row r's group j at `buf[((j - g0) * DECODED_ROWS +
 /// r) * 2..][..2]`, zero past K and for rows past `nr`. Row by row, so that each row's blocks are
-/// read in order (the hardware prefetchers follow them; per-block software prefetches and a
-/// cursor over 8 rows cost more instructions than the decoding).
+/// read in order (on Intel the hardware prefetchers follow them; per-block software prefetches
+/// and a cursor over 8 rows cost more instructions than the decoding). On AMD one prefetch per
+/// block, `PREFETCH_BYTES` ahead, still pays: Zen 4, medians of 5 interleaved runs, GOPS, f32
+/// M=64 2048 x 2048 float 72 -> 75, MXFP6 86 -> 90, q4 M=256 4096 x 4096 90 -> 93.
 ///
 /// # Safety
 /// AVX-512 F; the rows exist in `w`, which is dense; `g0` starts a block and `g1` ends one
@@ -1604,6 +1606,7 @@ unsafe fn decode_chunk<C: Codec>(
         }
     }
     let out = buf.as_mut_ptr();
+    let prefetch_ahead = !cache::is_intel();
     for r in 0..nr {
         // Dense rows: block b of the row starts b whole blocks in.
         let mut block = w
@@ -1611,6 +1614,9 @@ unsafe fn decode_chunk<C: Codec>(
             .as_ptr()
             .wrapping_add(w.row_start(row0 + r) + g0 / gpb * block_bytes);
         for b in g0 / gpb..g1.div_ceil(gpb) {
+            if prefetch_ahead {
+                prefetch_lines(block.wrapping_add(PREFETCH_BYTES), 1, PrefetchTo::L1);
+            }
             let in_block = gpb.min(groups - b * gpb);
             for g in 0..in_block {
                 let j = b * gpb + g;
