@@ -37,6 +37,8 @@ static ZERO_BLOCK: [u8; 512] = [0; 512];
 const INT_ROWS: usize = 16;
 /// How far ahead in each weight row gemv prefetches (general loop: into L1 from DRAM).
 const PREFETCH_BYTES: usize = 768;
+/// Dense gemv tiles above this size have partly left L1 again when their groups are reached.
+const GEMV_L1_TILE_BYTES: usize = 48 << 10;
 /// Dense gemv on tiles larger than L1: how far ahead of use each row is prefetched.
 const GEMV_ROW_PREFETCH: usize = 256;
 const FLOAT_ROWS: usize = 4;
@@ -850,6 +852,52 @@ impl InFlight<__m512i> {
     }
 }
 
+/// Where gemv streams the next tile while one runs (`None`: nowhere, the hardware prefetchers
+/// follow the rows), for a dense tensor whose 16-row tiles hold `tile_bytes`.
+fn gemv_stream_to(w: &WeightView, tile_bytes: usize) -> Option<PrefetchTo> {
+    let row_prefetch = tile_bytes > GEMV_L1_TILE_BYTES;
+    // AMD: with a 48 KB L1 (Zen 5) into L1, measured best there; with a 32 KB L1 (Zen 4) a tile
+    // ahead into L1 evicts the lines about to be used (q4 from DRAM 9.5 GB/s), into L2 it runs
+    // 17 GB/s and q4k 10 -> 21. Intel (Xeon, family 6 model 167, 48 KB L1): a non-temporal
+    // prefetch skips L2, and q4 from DRAM fell to 4.3 GB/s, q8 in L3 to 26 GOPS; into L2 q4 ran
+    // 10.9 GB/s, q4k 13. Rows of a page or more are each one page stream, which Intel's L2
+    // streamer follows better alone than beside software prefetches (these hold a line fill
+    // buffer each): q8 at K = 4096 12.8 -> 14.0 GB/s (the measured read rate), q4 at K = 16384
+    // 10.7 -> 16.3, q8 in L3 62 -> 70 GOPS; with shorter rows alone it fell (q4 10.9 -> 7.2).
+    // Tensors that stay in L2 or L3 are not streamed (`STREAM_ABOVE_BYTES`).
+    if cache::is_intel() {
+        let streamed = !cache::streamer_follows_rows(tile_bytes / INT_ROWS);
+        (streamed && w.bytes().len() > STREAM_ABOVE_BYTES).then_some(PrefetchTo::L2)
+    } else if cache::l1d_bytes() < 48 << 10 {
+        Some(PrefetchTo::L2)
+    } else if row_prefetch {
+        Some(PrefetchTo::L1)
+    } else {
+        Some(PrefetchTo::L1NonTemporal)
+    }
+}
+
+/// [`gemv_stream_to`] as a const parameter of [`gemv_dense_tile`], so the choice costs its loop
+/// nothing (a run-time choice there took ~15 of the ~155 instructions of a q4 group on Zen 4).
+const fn stream_code(to: Option<PrefetchTo>) -> u8 {
+    match to {
+        None => 0,
+        Some(PrefetchTo::L1) => 1,
+        Some(PrefetchTo::L1NonTemporal) => 2,
+        Some(PrefetchTo::L2) => 3,
+    }
+}
+
+/// The inverse of [`stream_code`].
+const fn stream_of(code: u8) -> Option<PrefetchTo> {
+    match code {
+        1 => Some(PrefetchTo::L1),
+        2 => Some(PrefetchTo::L1NonTemporal),
+        3 => Some(PrefetchTo::L2),
+        _ => None,
+    }
+}
+
 /// gemv (one activation row) on 16 consecutive rows `row0..row0 + 16` of a dense tensor, into
 /// `out[0..16]`. Block `b` of row `r` is at a fixed stride (`row0 + r` times the row bytes, plus
 /// `b` times the block bytes: only a row's last block can be short), so no per-row cursor is
@@ -864,7 +912,7 @@ impl InFlight<__m512i> {
 /// AVX-512 F/BW/VL/DQ (+ VNNI if `VNNI`); `w` dense with at least `row0 + 16` rows; `x` holds one
 /// activation row of `w.k()` elements.
 #[inline(always)]
-unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
+unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool, const STREAM: u8>(
     w: &WeightView,
     x: &Acts,
     row0: usize,
@@ -887,27 +935,8 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool>(
     // groups are reached: then each row's block is also prefetched a few lines ahead, once per
     // block (inside the group loop, this cost q4k in cache 15%: its registers and branch stayed
     // in the loop even where it never ran).
-    let row_prefetch = tile_bytes > 48 << 10;
-    // Where the next tile goes (`None`: nowhere, the hardware prefetchers follow the rows).
-    // AMD: with a 48 KB L1 (Zen 5) into L1, measured best there; with a 32 KB L1 (Zen 4) a tile
-    // ahead into L1 evicts the lines about to be used (q4 from DRAM 9.5 GB/s), into L2 it runs
-    // 17 GB/s and q4k 10 -> 21. Intel (Xeon, family 6 model 167, 48 KB L1): a non-temporal
-    // prefetch skips L2, and q4 from DRAM fell to 4.3 GB/s, q8 in L3 to 26 GOPS; into L2 q4 ran
-    // 10.9 GB/s, q4k 13. Rows of a page or more are each one page stream, which Intel's L2
-    // streamer follows better alone than beside software prefetches (these hold a line fill
-    // buffer each): q8 at K = 4096 12.8 -> 14.0 GB/s (the measured read rate), q4 at K = 16384
-    // 10.7 -> 16.3, q8 in L3 62 -> 70 GOPS; with shorter rows alone it fell (q4 10.9 -> 7.2).
-    // Tensors that stay in L2 or L3 are not streamed (`STREAM_ABOVE_BYTES`).
-    let stream_to = if cache::is_intel() {
-        let streamed = !cache::streamer_follows_rows(tile_bytes / INT_ROWS);
-        (streamed && w.bytes().len() > STREAM_ABOVE_BYTES).then_some(PrefetchTo::L2)
-    } else if cache::l1d_bytes() < 48 << 10 {
-        Some(PrefetchTo::L2)
-    } else if row_prefetch {
-        Some(PrefetchTo::L1)
-    } else {
-        Some(PrefetchTo::L1NonTemporal)
-    };
+    let row_prefetch = tile_bytes > GEMV_L1_TILE_BYTES;
+    let stream_to = stream_of(STREAM);
     let row_lines = block_bytes.div_ceil(64);
     let mut next = base.wrapping_add((start + tile_bytes).min(len));
     let mut acc = _mm512_setzero_ps();
@@ -1070,16 +1099,30 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
         // gemv on a dense tensor: whole 16-row tiles take the strided kernel, the rest the
         // general loop below.
         start = n / INT_ROWS * INT_ROWS;
-        for tile in (0..start).step_by(INT_ROWS) {
-            // SAFETY: rows `rows.start + tile ..+ 16` exist; `out` holds `n` outputs.
-            unsafe {
-                gemv_dense_tile::<C, VNNI>(
-                    w,
-                    &x,
-                    rows.start + tile,
-                    &mut out[tile..tile + INT_ROWS],
-                )
+        macro_rules! tiles {
+            ($to:expr) => {
+                for tile in (0..start).step_by(INT_ROWS) {
+                    // SAFETY: rows `rows.start + tile ..+ 16` exist; `out` holds `n` outputs.
+                    unsafe {
+                        gemv_dense_tile::<C, VNNI, { stream_code($to) }>(
+                            w,
+                            &x,
+                            rows.start + tile,
+                            &mut out[tile..tile + INT_ROWS],
+                        )
+                    };
+                }
             };
+        }
+        if start > 0 {
+            // Dense rows are all as long, so every tile holds as many bytes as the first.
+            let tile_bytes = w.row_start(rows.start + INT_ROWS) - w.row_start(rows.start);
+            match gemv_stream_to(w, tile_bytes) {
+                None => tiles!(None),
+                Some(PrefetchTo::L1) => tiles!(Some(PrefetchTo::L1)),
+                Some(PrefetchTo::L1NonTemporal) => tiles!(Some(PrefetchTo::L1NonTemporal)),
+                Some(PrefetchTo::L2) => tiles!(Some(PrefetchTo::L2)),
+            }
         }
     }
     let mut acc = vec![_mm512_setzero_ps(); m_count];
