@@ -906,7 +906,8 @@ const fn stream_of(code: u8) -> Option<PrefetchTo> {
 /// Memory: the 16 rows of a tile are one contiguous stretch of the tensor, read as 16 interleaved
 /// streams. While a tile runs, the next tile's stretch is prefetched as one sequential stream
 /// spread evenly over the groups (per-row prefetches alone, or none, left q4 at half the DRAM
-/// rate: 16 streams outran the hardware prefetchers).
+/// rate: 16 streams outran the hardware prefetchers). Where that stretch goes is `STREAM`,
+/// [`stream_code`] of [`gemv_stream_to`] for this tensor, chosen once per call by the caller.
 ///
 /// # Safety
 /// AVX-512 F/BW/VL/DQ (+ VNNI if `VNNI`); `w` dense with at least `row0 + 16` rows; `x` holds one
