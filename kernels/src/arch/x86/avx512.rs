@@ -1118,7 +1118,13 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
         if start > 0 {
             // Dense rows are all as long, so every tile holds as many bytes as the first.
             let tile_bytes = w.row_start(rows.start + INT_ROWS) - w.row_start(rows.start);
-            match gemv_stream_to(w, tile_bytes) {
+            #[cfg(test)]
+            let to = tests::STREAM_OVERRIDE
+                .with(|o| o.get())
+                .unwrap_or_else(|| gemv_stream_to(w, tile_bytes));
+            #[cfg(not(test))]
+            let to = gemv_stream_to(w, tile_bytes);
+            match to {
                 None => tiles!(None),
                 Some(PrefetchTo::L1) => tiles!(Some(PrefetchTo::L1)),
                 Some(PrefetchTo::L1NonTemporal) => tiles!(Some(PrefetchTo::L1NonTemporal)),
@@ -1972,6 +1978,92 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
 mod tests {
     use super::super::float_cases::check_float_variants;
     use super::*;
+    use std::cell::Cell;
+    use tessera_format::{Encoding, MxType, Path};
+
+    thread_local! {
+        /// Where gemv streams the next tile, in place of [`gemv_stream_to`]'s choice for this
+        /// CPU (`Some(choice)`), so that every compiled variant of the dense tile runs here.
+        pub(super) static STREAM_OVERRIDE: Cell<Option<Option<PrefetchTo>>> =
+            const { Cell::new(None) };
+    }
+
+    /// Every stream variant of the dense gemv tile (nowhere, L1, L1 non-temporal, L2: this CPU
+    /// compiles all four but runs one) gives the reference's bits, with and without VNNI, on
+    /// whole and ragged tiles, across blocks, and on tiles above `GEMV_L1_TILE_BYTES` (which
+    /// also prefetch each row).
+    #[test]
+    fn every_gemv_stream_variant_matches_the_reference() {
+        if !crate::Isa::Avx512.is_available() {
+            eprintln!("skipped: this CPU lacks AVX-512");
+            return;
+        }
+        let vnni = crate::Isa::Avx512Vnni.is_available();
+        let encodings = [
+            Encoding::IntSym { bits: 4 },
+            Encoding::IntSym { bits: 8 },
+            Encoding::IntSuper { bits: 4 },
+            Encoding::IntAffine { bits: 5 },
+            Encoding::Mx(MxType::Fp4E2M1),
+        ];
+        // (n, k): one whole tile; tiles and a ragged rest with a partial last group; an 8-bit
+        // tile of 54 KB (row prefetches).
+        let shapes = [(16, 64), (37, 1100), (32, 3200)];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        };
+        for e in encodings {
+            for (n, k) in shapes {
+                let values: Vec<f32> = (0..n * k).map(|_| next()).collect();
+                let mut x: Vec<f32> = (0..k).map(|_| next() * 4.0).collect();
+                x[k / 3] = -1.0e30; // one huge activation
+                let bytes = tessera_reference::quantize(e, n, k, &values).unwrap();
+                let reference = tessera_reference::Weights {
+                    encoding: e,
+                    rows: n,
+                    k,
+                    bytes: &bytes,
+                    sparse: false,
+                };
+                let want = tessera_reference::matmul(&reference, &x, 1, Path::Integer).unwrap();
+                let w = WeightView::new(e, n, k, &bytes).unwrap();
+                let xq = QuantizedActivations::new(&x, 1, k).unwrap();
+                let choices = [
+                    None,
+                    Some(PrefetchTo::L1),
+                    Some(PrefetchTo::L1NonTemporal),
+                    Some(PrefetchTo::L2),
+                ];
+                for to in choices {
+                    STREAM_OVERRIDE.with(|o| o.set(Some(to)));
+                    for with_vnni in [false, true].into_iter().filter(|&v| !v || vnni) {
+                        let mut got = vec![f32::NAN; n];
+                        // SAFETY: the tier's features were detected above; the lengths match
+                        // the shape.
+                        unsafe {
+                            if with_vnni {
+                                int_rows_vnni(&w, &xq, 0..n, &mut got)
+                            } else {
+                                int_rows_plain(&w, &xq, 0..n, &mut got)
+                            }
+                        };
+                        let label = format!("stream {} vnni {with_vnni}", stream_code(to));
+                        for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                            assert!(
+                                g.to_bits() == r.to_bits() || g.is_nan() && r.is_nan(),
+                                "{e:?} n {n} k {k} {label}: output {i}: {g} vs {r}"
+                            );
+                        }
+                    }
+                }
+                STREAM_OVERRIDE.with(|o| o.set(None));
+            }
+        }
+    }
 
     /// Every [`DecodedPlan`] (Intel's panels, also cut small so that several panels run, and the
     /// one-pass plan) gives the reference's bits, whichever one this CPU uses.
