@@ -44,7 +44,21 @@ pub fn random_activations(len: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Median wall time in seconds of `runs` calls of `f` (after one warm-up call).
-pub fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
+pub fn median_secs(runs: usize, f: impl FnMut()) -> f64 {
+    wall_secs(runs, f).median
+}
+
+/// Wall times of several calls, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct WallSecs {
+    pub median: f64,
+    pub fastest: f64,
+    pub slowest: f64,
+}
+
+/// Wall times of `runs` calls of `f` (after one warm-up call): on a shared host the spread says
+/// how far the median can be trusted.
+pub fn wall_secs(runs: usize, mut f: impl FnMut()) -> WallSecs {
     f();
     let mut t: Vec<f64> = (0..runs.max(1))
         .map(|_| {
@@ -54,7 +68,11 @@ pub fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
         })
         .collect();
     t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    WallSecs {
+        median: t[t.len() / 2],
+        fastest: t[0],
+        slowest: t[t.len() - 1],
+    }
 }
 
 /// Nanoseconds the calling thread has spent on a CPU (Linux `/proc/thread-self/schedstat`), so
