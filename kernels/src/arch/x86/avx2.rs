@@ -233,7 +233,7 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
 mod tests {
     use super::super::avx2_float::panel_for_this_cpu;
     use super::super::cache::panel_rows;
-    use super::super::float_cases::check_float_variants;
+    use super::super::test_cases::check_float_variants;
     use super::*;
     use tessera_format::GROUP;
 

@@ -1976,7 +1976,9 @@ unsafe fn dequant_rows_impl<C: Codec>(w: &WeightView, rows: Range<usize>, out: &
 
 #[cfg(test)]
 mod tests {
-    use super::super::float_cases::check_float_variants;
+    use super::super::test_cases::{
+        assert_same_bits, check_float_variants, quantize_and_multiply, values_from,
+    };
     use super::*;
     use std::cell::Cell;
     use tessera_format::{Encoding, MxType, Path};
@@ -2009,27 +2011,13 @@ mod tests {
         // (n, k): one whole tile; tiles and a ragged rest with a partial last group; an 8-bit
         // tile of 54 KB (row prefetches).
         let shapes = [(16, 64), (37, 1100), (32, 3200)];
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        };
+        let mut next = values_from(0x9E37_79B9_7F4A_7C15);
         for e in encodings {
             for (n, k) in shapes {
                 let values: Vec<f32> = (0..n * k).map(|_| next()).collect();
                 let mut x: Vec<f32> = (0..k).map(|_| next() * 4.0).collect();
                 x[k / 3] = -1.0e30; // one huge activation
-                let bytes = tessera_reference::quantize(e, n, k, &values).unwrap();
-                let reference = tessera_reference::Weights {
-                    encoding: e,
-                    rows: n,
-                    k,
-                    bytes: &bytes,
-                    sparse: false,
-                };
-                let want = tessera_reference::matmul(&reference, &x, 1, Path::Integer).unwrap();
+                let (bytes, want) = quantize_and_multiply(e, (n, k), &values, &x, Path::Integer);
                 let w = WeightView::new(e, n, k, &bytes).unwrap();
                 let xq = QuantizedActivations::new(&x, 1, k).unwrap();
                 let choices = [
@@ -2051,13 +2039,11 @@ mod tests {
                                 int_rows_plain(&w, &xq, 0..n, &mut got)
                             }
                         };
-                        let label = format!("stream {} vnni {with_vnni}", stream_code(to));
-                        for (i, (g, r)) in got.iter().zip(&want).enumerate() {
-                            assert!(
-                                g.to_bits() == r.to_bits() || g.is_nan() && r.is_nan(),
-                                "{e:?} n {n} k {k} {label}: output {i}: {g} vs {r}"
-                            );
-                        }
+                        let case = format!(
+                            "{e:?} n {n} k {k} stream {} vnni {with_vnni}",
+                            stream_code(to)
+                        );
+                        assert_same_bits(&got, &want, &case);
                     }
                 }
                 STREAM_OVERRIDE.with(|o| o.set(None));

@@ -8,8 +8,8 @@ mod avx2_int;
 mod avx2_int_gemm;
 pub(crate) mod avx512;
 mod cache;
-#[cfg(test)]
-mod float_cases;
 mod planes;
 mod prefetch;
 mod rows;
+#[cfg(test)]
+mod test_cases;
