@@ -1613,6 +1613,7 @@ impl DecodedChunk<'_> {
     /// Runs the panel's `pm` packed rows (`xc`, this chunk's groups) over every tile,
     /// continuing tile t's accumulators of panel row m at `state[(t * panel + m) * R..]` (from
     /// +0 when `first`). The block's chunk of activations, read once, serves every tile from L1.
+    /// Before each activation block, an equal share of `next`'s lines is prefetched.
     ///
     /// Compiled on its own (not inlined into the large caller, where the register allocator
     /// kept the accumulators in memory and halved the rate).
