@@ -57,9 +57,8 @@ fn gemv_cached(k: &Kernels, e: Encoding, rows: usize, cols: usize) -> f64 {
 }
 
 /// gemm of `m` rows against `n x n` weights: operations (2 per MAC) per second on 2 threads (wall
-/// time), and on 1 thread (on-CPU time, immune to other load on a shared machine).
-/// Operations per second of gemm on an N x N matrix: on a 2-thread pool (wall time: median,
-/// slowest and fastest of 15 calls), and on this thread (its on-CPU time).
+/// time: median, slowest and fastest of 15 calls), and on 1 thread (on-CPU time, immune to other
+/// load on a shared machine).
 fn gemm_ops(k: &Kernels, e: Encoding, path: Path, m: usize, n: usize) -> (GemmRates, f64) {
     let bytes = weight_bytes(e, n as u64, n as u64, 7);
     let view = WeightView::new(e, n, n, &bytes).unwrap();

@@ -19,7 +19,7 @@ use tessera_format::GROUP;
 
 use super::cache;
 use super::planes::{half_mapped, stored_codes};
-use super::prefetch::{prefetch_lines, PrefetchTo, STREAM_ABOVE_BYTES};
+use super::prefetch::{prefetch_lines, PrefetchTo, SpreadL2, STREAM_ABOVE_BYTES};
 use super::rows::{Strided16, TileRows};
 
 #[path = "avx512_int_gemm.rs"]
@@ -1118,12 +1118,9 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
         if start > 0 {
             // Dense rows are all as long, so every tile holds as many bytes as the first.
             let tile_bytes = w.row_start(rows.start + INT_ROWS) - w.row_start(rows.start);
-            #[cfg(test)]
-            let to = tests::STREAM_OVERRIDE
-                .with(|o| o.get())
-                .unwrap_or_else(|| gemv_stream_to(w, tile_bytes));
-            #[cfg(not(test))]
             let to = gemv_stream_to(w, tile_bytes);
+            #[cfg(test)]
+            let to = tests::STREAM_OVERRIDE.with(|o| o.get()).unwrap_or(to);
             match to {
                 None => tiles!(None),
                 Some(PrefetchTo::L1) => tiles!(Some(PrefetchTo::L1)),
@@ -1474,20 +1471,21 @@ unsafe fn float_rows_decoded<C: Codec>(
                     first,
                 };
                 // The chunk decoded next: the same tiles' next chunk of K, or the next tiles'
-                // first one (the next panel's first chunk is not worth it: one per panel).
+                // first one (the next panel's first chunk is not worth it: one per panel),
+                // prefetched over the panel's activation blocks.
+                let blocks = pm.div_ceil(DECODED_ACTS);
                 let mut next = if !prefetch_next {
-                    NextChunk::none()
+                    SpreadL2::none()
                 } else if g1 < groups {
-                    NextChunk::of::<C>(
-                        w,
-                        rows.start + tile0..rows.end.min(rows.start + tile0 + tiles * R),
-                        (g1, plan.chunk),
-                    )
+                    let tile_rows =
+                        rows.start + tile0..rows.end.min(rows.start + tile0 + tiles * R);
+                    next_chunk::<C>(w, tile_rows, (g1, plan.chunk), blocks)
                 } else if tile0 + R * plan.tiles < n {
                     let t0 = rows.start + tile0 + R * plan.tiles;
-                    NextChunk::of::<C>(w, t0..rows.end.min(t0 + R * plan.tiles), (0, plan.chunk))
+                    let tile_rows = t0..rows.end.min(t0 + R * plan.tiles);
+                    next_chunk::<C>(w, tile_rows, (0, plan.chunk), blocks)
                 } else {
-                    NextChunk::none()
+                    SpreadL2::none()
                 };
                 // SAFETY: AVX-512 F, as this function.
                 unsafe { chunk.run(xc, pm, &mut state[..tiles * panel * R], panel, &mut next) };
@@ -1613,7 +1611,7 @@ impl DecodedChunk<'_> {
     /// Runs the panel's `pm` packed rows (`xc`, this chunk's groups) over every tile,
     /// continuing tile t's accumulators of panel row m at `state[(t * panel + m) * R..]` (from
     /// +0 when `first`). The block's chunk of activations, read once, serves every tile from L1.
-    /// Before each activation block, an equal share of `next`'s lines is prefetched.
+    /// Before each activation block, `next` takes a step.
     ///
     /// Compiled on its own (not inlined into the large caller, where the register allocator
     /// kept the accumulators in memory and halved the rate).
@@ -1625,13 +1623,12 @@ impl DecodedChunk<'_> {
         pm: usize,
         state: &mut [__m512],
         panel: usize,
-        next: &mut NextChunk,
+        next: &mut SpreadL2,
     ) {
         const R: usize = DECODED_ROWS;
         let (cg, part, first) = (self.groups, self.part, self.first);
-        let lines_per_block = next.lines().div_ceil(pm.div_ceil(DECODED_ACTS));
         for m0 in (0..pm).step_by(DECODED_ACTS) {
-            next.prefetch(lines_per_block);
+            next.step();
             let na = DECODED_ACTS.min(pm - m0);
             let xs = &xc[m0 * cg * 2..(m0 + na) * cg * 2];
             for (t, tile) in self.buf.chunks_exact(self.tile_len).enumerate() {
@@ -1651,78 +1648,26 @@ impl DecodedChunk<'_> {
     }
 }
 
-/// The weight bytes of the chunk [`float_rows_decoded`] decodes next, which
-/// [`DecodedChunk::run`] prefetches into L2 a few lines per activation block, so that the decode
-/// finds them there rather than waiting on L3 or DRAM. Zen 4, M=64 2048 x 2048 float, medians of
-/// 7 interleaved runs, GOPS: one thread f32 76 -> 86, f16 84 -> 90; two threads f32 116 -> 137,
-/// f16 135 -> 143; MXFP8, MXFP6 and q4 (M=256 4096 x 4096) within noise. In bursts per activation
-/// block: one line per group inside the tile loop cost more (f32 86 -> 83).
-struct NextChunk {
-    /// Each row's first line of the chunk (its address rounded down to 64 bytes).
-    starts: [*const u8; MAX_DECODED_TILES * DECODED_ROWS],
-    rows: usize,
-    /// Bytes to prefetch from each start: the row's chunk, plus up to a line for the rounding.
-    bytes: usize,
-    /// The next line to prefetch: row `row`, `at` bytes from its start.
-    row: usize,
-    at: usize,
-}
-
-impl NextChunk {
-    /// Nothing to prefetch.
-    fn none() -> Self {
-        NextChunk {
-            starts: [std::ptr::null(); MAX_DECODED_TILES * DECODED_ROWS],
-            rows: 0,
-            bytes: 0,
-            row: 0,
-            at: 0,
-        }
-    }
-
-    /// Groups `g0..g0 + chunk` (clipped to the row; `g0` starts a block) of the dense rows
-    /// `rows` (at most `MAX_DECODED_TILES` tiles).
-    fn of<C: Codec>(w: &WeightView, rows: Range<usize>, (g0, chunk): (usize, usize)) -> Self {
-        let gpb = C::GROUPS_PER_BLOCK;
-        let block_bytes = TileCursor::<DECODED_ROWS>::block_bytes(w);
-        let blocks = (g0 + chunk).min(w.k().div_ceil(GROUP)).div_ceil(gpb) - g0 / gpb;
-        let mut next = NextChunk::none();
-        next.rows = rows.len().min(next.starts.len());
-        next.bytes = blocks * block_bytes + 63;
-        for (start, r) in next.starts.iter_mut().zip(rows) {
-            // `wrapping_*` form no reference: the pointers are only prefetched.
-            let p = w
-                .bytes()
-                .as_ptr()
-                .wrapping_add(w.row_start(r) + g0 / gpb * block_bytes);
-            *start = p.wrapping_sub(p as usize & 63);
-        }
-        next
-    }
-
-    /// Cache lines left to prefetch.
-    fn lines(&self) -> usize {
-        (self.rows - self.row) * self.bytes.div_ceil(64)
-    }
-
-    /// Prefetches the next `lines` lines into L2.
-    #[inline(always)]
-    fn prefetch(&mut self, lines: usize) {
-        for _ in 0..lines {
-            if self.row == self.rows {
-                return;
-            }
-            prefetch_lines(
-                self.starts[self.row].wrapping_add(self.at),
-                1,
-                PrefetchTo::L2,
-            );
-            self.at += 64;
-            if self.at >= self.bytes {
-                (self.row, self.at) = (self.row + 1, 0);
-            }
-        }
-    }
+/// Prefetches (into L2) of groups `g0..g0 + chunk` (clipped to the row; `g0` starts a block) of
+/// the dense rows `rows` (at most `MAX_DECODED_TILES` tiles), the chunk [`float_rows_decoded`]
+/// decodes next, over `steps` activation blocks of [`DecodedChunk::run`]: the decode then finds
+/// them in L2 rather than waiting on L3 or DRAM. Zen 4, M=64 2048 x 2048 float, medians of 7
+/// interleaved runs, GOPS: one thread f32 76 -> 86, f16 84 -> 90; two threads f32 116 -> 137,
+/// f16 135 -> 143; MXFP8, MXFP6 and q4 (M=256 4096 x 4096) within noise. In bursts per
+/// activation block: one line per group inside the tile loop cost more (f32 86 -> 83).
+fn next_chunk<C: Codec>(
+    w: &WeightView,
+    rows: Range<usize>,
+    (g0, chunk): (usize, usize),
+    steps: usize,
+) -> SpreadL2 {
+    let gpb = C::GROUPS_PER_BLOCK;
+    let block_bytes = TileCursor::<DECODED_ROWS>::block_bytes(w);
+    let blocks = (g0 + chunk).min(w.k().div_ceil(GROUP)).div_ceil(gpb) - g0 / gpb;
+    let base = w.bytes().as_ptr();
+    // `wrapping_add` forms no reference: the pointers are only prefetched.
+    let starts = rows.map(|r| base.wrapping_add(w.row_start(r) + g0 / gpb * block_bytes));
+    SpreadL2::new(starts, blocks * block_bytes, steps)
 }
 
 /// Decodes groups `g0..g1` (whole blocks) of the dense rows `row0..row0 + nr` (`nr <=

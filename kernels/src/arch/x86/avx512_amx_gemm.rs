@@ -37,7 +37,7 @@ use std::ops::Range;
 use tessera_format::GROUP;
 
 use super::super::group_step_for;
-use super::{repack, store_tile, NextTile, TilePack, ROWS, TILE_VECS};
+use super::{next_tile, repack, store_tile, TilePack, ROWS, TILE_VECS};
 use crate::activations::RowBlocks;
 use crate::arch::x86::amx::{self, TileConfig, TILE_ROWS};
 use crate::codec::Codec;
@@ -100,7 +100,7 @@ pub(in crate::arch::x86) unsafe fn int_gemm_rows<C: Codec>(
         // Every accumulator starts at +0, as in the contract.
         state.fill(_mm512_setzero_ps());
         let steps = groups.div_ceil(CHUNK_GROUPS) * m_count.div_ceil(pair_rows);
-        let mut prefetch = NextTile::after(w, &rows, tile, steps);
+        let mut prefetch = next_tile(w, &rows, tile, steps);
         for j0 in (0..groups).step_by(CHUNK_GROUPS) {
             let j1 = groups.min(j0 + CHUNK_GROUPS);
             for m0 in (0..m_count).step_by(pair_rows) {

@@ -25,6 +25,7 @@ use std::ops::Range;
 
 use tessera_format::GROUP;
 
+use super::super::prefetch::SpreadL2;
 use super::super::rows::Strided;
 use super::{dot4, group_step, tile_group, tile_head, TileGroup, ZERO_BLOCK};
 use crate::activations::RowBlocks;
@@ -148,52 +149,23 @@ unsafe fn repack<C: Codec>(w: &WeightView, row0: usize, end: usize, pack: &mut T
     }
 }
 
-/// Spreads prefetches (into L2) of the next tile's bytes over the current tile's work, so its
-/// repack reads from L2 rather than from L3 or DRAM.
-struct NextTile {
-    next: *const u8,
-    stop: *const u8,
-    lines_per_step: usize,
-}
-
-impl NextTile {
-    /// Bytes `from..to` of `w`, over `steps` calls of [`NextTile::step`].
-    fn new(w: &WeightView, from: usize, to: usize, steps: usize) -> Self {
-        let base = w.bytes().as_ptr();
-        NextTile {
-            next: base.wrapping_add(from),
-            stop: base.wrapping_add(to),
-            lines_per_step: (to - from).div_ceil(64).div_ceil(steps.max(1)),
+/// Prefetches (into L2) of the tile after the one starting at output row `tile` of `rows`, from
+/// its first row's start to the start of the row after it (or the tensor's end), spread over
+/// `steps` steps of the current tile's work, so that its repack reads from L2.
+fn next_tile(w: &WeightView, rows: &Range<usize>, tile: usize, steps: usize) -> SpreadL2 {
+    let tile_rows = TILE_VECS * ROWS;
+    let next = (rows.start + tile + tile_rows).min(rows.end);
+    let next_end = (next + tile_rows).min(rows.end);
+    let byte_at = |r: usize| {
+        if r < w.rows() {
+            w.row_start(r)
+        } else {
+            w.bytes().len()
         }
-    }
-
-    /// The tile after the one starting at output row `tile` of `rows`: from its first row's
-    /// start to the start of the row after it (or the tensor's end).
-    fn after(w: &WeightView, rows: &Range<usize>, tile: usize, steps: usize) -> Self {
-        let tile_rows = TILE_VECS * ROWS;
-        let next = (rows.start + tile + tile_rows).min(rows.end);
-        let next_end = (next + tile_rows).min(rows.end);
-        let byte_at = |r: usize| {
-            if r < w.rows() {
-                w.row_start(r)
-            } else {
-                w.bytes().len()
-            }
-        };
-        NextTile::new(w, byte_at(next), byte_at(next_end), steps)
-    }
-
-    #[inline(always)]
-    fn step(&mut self) {
-        for _ in 0..self.lines_per_step {
-            if self.next < self.stop {
-                // SAFETY: a prefetch is a hint and never faults (the address lies inside the
-                // tensor anyway).
-                unsafe { _mm_prefetch::<_MM_HINT_T1>(self.next.cast()) };
-            }
-            self.next = self.next.wrapping_add(64);
-        }
-    }
+    };
+    let from = byte_at(next);
+    let start = w.bytes().as_ptr().wrapping_add(from);
+    SpreadL2::new([start], byte_at(next_end) - from, steps)
 }
 
 /// Which parts of the per-group float step an encoding family has.
@@ -363,7 +335,7 @@ pub(super) unsafe fn int_gemm_rows<C: Codec, const VNNI: bool>(
     for tile in (0..n).step_by(tile_rows) {
         // SAFETY: rows.start + tile < rows.end <= w.rows(); `pack` is sized for `groups`.
         unsafe { repack::<C>(w, rows.start + tile, rows.end, &mut pack) };
-        let mut prefetch = NextTile::after(
+        let mut prefetch = next_tile(
             w,
             &rows,
             tile,

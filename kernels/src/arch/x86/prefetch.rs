@@ -40,3 +40,76 @@ pub(super) fn prefetch_lines(from: *const u8, lines: usize, to: PrefetchTo) {
     #[cfg(miri)]
     let _ = (from, lines, to);
 }
+
+/// The most byte ranges a [`SpreadL2`] covers (the rows of four 8-row weight tiles).
+pub(super) const SPREAD_RANGES: usize = 32;
+
+/// Prefetches into L2 of the bytes the next piece of work will read, spread evenly over the
+/// current piece's `steps` calls of [`SpreadL2::step`] (all at once, they stall on the misses in
+/// flight), so that the next piece reads from L2 rather than from L3 or DRAM. The bytes are up to
+/// `SPREAD_RANGES` ranges of one length: a stretch of rows, or each row's share of a chunk of K.
+pub(super) struct SpreadL2 {
+    /// Each range's first line (its start rounded down to 64 bytes).
+    starts: [*const u8; SPREAD_RANGES],
+    ranges: usize,
+    /// Bytes from each start: the range, plus up to a line for the rounding.
+    bytes: usize,
+    lines_per_step: usize,
+    /// The next line: range `range`, `at` bytes from its start.
+    range: usize,
+    at: usize,
+}
+
+impl SpreadL2 {
+    /// Nothing to prefetch.
+    pub(super) fn none() -> Self {
+        SpreadL2 {
+            starts: [std::ptr::null(); SPREAD_RANGES],
+            ranges: 0,
+            bytes: 0,
+            lines_per_step: 0,
+            range: 0,
+            at: 0,
+        }
+    }
+
+    /// `len` bytes from each of `starts` (the first `SPREAD_RANGES`), over `steps` steps. The
+    /// pointers are only prefetched, so they may lie past the caller's buffer.
+    pub(super) fn new(
+        starts: impl IntoIterator<Item = *const u8>,
+        len: usize,
+        steps: usize,
+    ) -> Self {
+        let mut spread = SpreadL2::none();
+        if len == 0 {
+            return spread;
+        }
+        for (slot, p) in spread.starts.iter_mut().zip(starts) {
+            // `wrapping_sub` forms no reference.
+            *slot = p.wrapping_sub(p as usize & 63);
+            spread.ranges += 1;
+        }
+        spread.bytes = len + 63;
+        spread.lines_per_step = (spread.ranges * spread.bytes.div_ceil(64)).div_ceil(steps.max(1));
+        spread
+    }
+
+    /// Prefetches this step's share of the lines.
+    #[inline(always)]
+    pub(super) fn step(&mut self) {
+        for _ in 0..self.lines_per_step {
+            if self.range == self.ranges {
+                return;
+            }
+            prefetch_lines(
+                self.starts[self.range].wrapping_add(self.at),
+                1,
+                PrefetchTo::L2,
+            );
+            self.at += 64;
+            if self.at >= self.bytes {
+                (self.range, self.at) = (self.range + 1, 0);
+            }
+        }
+    }
+}
