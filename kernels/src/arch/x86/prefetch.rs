@@ -54,7 +54,10 @@ pub(super) struct SpreadL2 {
     ranges: usize,
     /// Bytes from each start: the range, plus up to a line for the rounding.
     bytes: usize,
-    lines_per_step: usize,
+    /// Lines per step in 1/256ths, and the share not yet prefetched: a step prefetches its whole
+    /// lines, so fewer lines than steps are spread out rather than all issued early.
+    per_step: usize,
+    credit: usize,
     /// The next line: range `range`, `at` bytes from its start.
     range: usize,
     at: usize,
@@ -67,7 +70,8 @@ impl SpreadL2 {
             starts: [std::ptr::null(); SPREAD_RANGES],
             ranges: 0,
             bytes: 0,
-            lines_per_step: 0,
+            per_step: 0,
+            credit: 0,
             range: 0,
             at: 0,
         }
@@ -90,14 +94,16 @@ impl SpreadL2 {
             spread.ranges += 1;
         }
         spread.bytes = len + 63;
-        spread.lines_per_step = (spread.ranges * spread.bytes.div_ceil(64)).div_ceil(steps.max(1));
+        spread.per_step = (spread.ranges * spread.bytes.div_ceil(64) * 256).div_ceil(steps.max(1));
         spread
     }
 
     /// Prefetches this step's share of the lines.
     #[inline(always)]
     pub(super) fn step(&mut self) {
-        for _ in 0..self.lines_per_step {
+        self.credit += self.per_step;
+        while self.credit >= 256 {
+            self.credit -= 256;
             if self.range == self.ranges {
                 return;
             }
