@@ -215,10 +215,10 @@ fn every_encoding_on_edge_shapes() {
     }
 }
 
-/// gemv (M = 1) on dense tensors takes a strided kernel for whole 16-row tiles and the general
-/// loop for the rest: row counts of whole tiles, whole tiles plus a ragged rest, ragged K (odd
-/// group counts, short super-blocks: K = 430 leaves one of 6 groups), and the row sub-range
-/// `1..rows - 1` that `check` also runs (tiles starting mid-tensor).
+/// gemv (M = 1) and small batches (M = 2 to 4) on dense tensors take strided kernels for whole
+/// 16-row tiles and the general loop for the rest: row counts of whole tiles, whole tiles plus a
+/// ragged rest, ragged K (odd group counts, short super-blocks: K = 430 leaves one of 6 groups),
+/// and the row sub-range `1..rows - 1` that `check` also runs (tiles starting mid-tensor).
 #[test]
 fn gemv_whole_tiles_and_rest() {
     const GEMV_SHAPES: [(usize, usize); 7] = [
@@ -235,14 +235,14 @@ fn gemv_whole_tiles_and_rest() {
             continue;
         }
         for (i, &(rows, k)) in GEMV_SHAPES.iter().enumerate() {
-            for sparse in [false, true] {
+            for (sparse, m) in [(false, 1), (true, 1), (false, 2), (false, 3), (false, 4)] {
                 let case = Case {
                     e,
                     rows,
                     k,
-                    m: 1,
+                    m,
                     sparse,
-                    seed: 0x5EED + 17 * i as u64 + e.id() as u64,
+                    seed: 0x5EED + 17 * i as u64 + e.id() as u64 + 1000 * (m as u64 - 1),
                 };
                 if let Err(msg) = check(&case) {
                     panic!("{msg}");

@@ -4,7 +4,9 @@
 //! transposed once into 8 zmm (lane r = 4 consecutive codes of row r), then every activation row
 //! broadcasts 4 codes at a time into `vpdpbusd` (or two `vpmaddwd` without VNNI), so the exact i32
 //! group sums land one per lane with no horizontal reduction, and the per-group float step is
-//! one vector fma for all 16 rows, in the contract's order.
+//! one vector fma for all 16 rows, in the contract's order. Dense gemv and small batches (M up to
+//! 4) skip the transposition instead: each group's codes are multiplied as loaded and the i32
+//! partial sums are transposed and added (`gemv_dense_tile`, `gemv_rows_tile`).
 //!
 //! Float path: lane = k mod 16 as the contract defines, then the fixed reduction tree. Dense
 //! weights with M >= 4: the activation rows are cut into panels, and per panel each 8-row weight
@@ -49,6 +51,11 @@ const DECODED_ROWS: usize = 8;
 const DECODED_ACTS: usize = 3;
 /// How many groups ahead the decoded float tile prefetches its activation block.
 const X_PREFETCH_GROUPS: usize = 4;
+/// Activation rows up to which a dense tensor's whole tiles take [`gemv_rows_tile`]. Zen 4, q4 /
+/// q8 / q4k / mxfp4 at 4096 x 4096, GOPS, transposing loop -> this kernel: M = 2 71 -> 123, 64
+/// -> 120, 100 -> 123, 76 -> 127; M = 4 108 -> 165, 106 -> 129, 200 -> 191, 129 -> 168; from
+/// M = 5 the transposing loop is faster (q4 168 vs 158, q4k 191 vs 150).
+const SMALL_BATCH: usize = 4;
 
 /// Integer-path rows with `vpdpbusd`.
 ///
@@ -713,9 +720,39 @@ unsafe fn gemv_load<C: Codec>(p: &Strided16, at: usize) -> GemvCodes {
     z
 }
 
-/// The partial products `u * xq` of one group's codes (from [`gemv_load`]) against its 32
+/// One group's lane codes `u` from its loaded codes ([`gemv_load`]), ready for [`gemv_dots`]:
+/// - 4-bit: zmm `k` (k < 4) the low nibbles, zmm `k + 4` the high nibbles of loaded zmm `k`
+///   (through [`Codec::LUT4`] if any).
+/// - 8-bit: the loaded codes (XOR [`Codec::XOR`]).
+///
+/// Computed once per group however many activation rows use it.
+#[inline(always)]
+unsafe fn gemv_lanes<C: Codec>(z: &GemvCodes) -> GemvCodes {
+    let mut u = *z;
+    if C::BITS == 4 {
+        let nib = _mm512_set1_epi8(0x0F);
+        for k in 0..4 {
+            u[k] = _mm512_and_si512(z[k], nib);
+            u[k + 4] = _mm512_and_si512(_mm512_srli_epi32::<4>(z[k]), nib);
+        }
+        if let Some(lut) = C::LUT4 {
+            // SAFETY: `lut` is 16 bytes.
+            let t = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
+            for u in u.iter_mut() {
+                *u = _mm512_shuffle_epi8(t, *u);
+            }
+        }
+    } else if C::XOR != 0 {
+        for u in u.iter_mut() {
+            *u = _mm512_xor_si512(*u, _mm512_set1_epi8(C::XOR as i8));
+        }
+    }
+    u
+}
+
+/// The partial products `u * xq` of one group's lane codes (from [`gemv_lanes`]) against its 32
 /// activation codes at `xc`, without transposing the codes:
-/// - 4-bit: per loaded zmm, low nibbles against activations 0..16 and high nibbles against
+/// - 4-bit: per loaded zmm `k`, low nibbles against activations 0..16 and high nibbles against
 ///   16..32 (each broadcast to every 128-bit lane): dword `d` of zmm `k` is a partial of row
 ///   `k + 4 (d / 4)`.
 /// - 8-bit: per zmm, the 32 codes against the 32 activations (broadcast to both halves): dword
@@ -724,7 +761,7 @@ unsafe fn gemv_load<C: Codec>(p: &Strided16, at: usize) -> GemvCodes {
 /// # Safety
 /// `gemv_direct::<C>()`; `xc` points at 32 readable activation codes.
 #[inline(always)]
-unsafe fn gemv_dots<C: Codec, const VNNI: bool>(z: &GemvCodes, xc: *const i8) -> GemvDots {
+unsafe fn gemv_dots<C: Codec, const VNNI: bool>(u: &GemvCodes, xc: *const i8) -> GemvDots {
     let mut a = [_mm512_setzero_si512(); 8];
     if C::BITS == 4 {
         // SAFETY: 32 readable activation bytes.
@@ -734,29 +771,22 @@ unsafe fn gemv_dots<C: Codec, const VNNI: bool>(z: &GemvCodes, xc: *const i8) ->
                 _mm512_broadcast_i32x4(_mm_loadu_si128(xc.add(16).cast())),
             )
         };
-        let nib = _mm512_set1_epi8(0x0F);
-        for (a, z) in a.iter_mut().zip(z).take(4) {
-            let mut lo = _mm512_and_si512(*z, nib);
-            let mut hi = _mm512_and_si512(_mm512_srli_epi32::<4>(*z), nib);
-            if let Some(lut) = C::LUT4 {
-                // SAFETY: `lut` is 16 bytes.
-                let t = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(lut.as_ptr().cast()) });
-                lo = _mm512_shuffle_epi8(t, lo);
-                hi = _mm512_shuffle_epi8(t, hi);
-            }
+        for k in 0..4 {
             // SAFETY: register arithmetic.
-            *a = unsafe { dot4::<VNNI>(dot4::<VNNI>(_mm512_setzero_si512(), lo, xlo), hi, xhi) };
+            a[k] = unsafe {
+                dot4::<VNNI>(
+                    dot4::<VNNI>(_mm512_setzero_si512(), u[k], xlo),
+                    u[k + 4],
+                    xhi,
+                )
+            };
         }
     } else {
         // SAFETY: 32 readable activation bytes.
         let xv = _mm512_broadcast_i64x4(unsafe { _mm256_loadu_si256(xc.cast()) });
-        for (a, z) in a.iter_mut().zip(z) {
-            let mut w = *z;
-            if C::XOR != 0 {
-                w = _mm512_xor_si512(w, _mm512_set1_epi8(C::XOR as i8));
-            }
+        for (a, u) in a.iter_mut().zip(u) {
             // SAFETY: register arithmetic.
-            *a = unsafe { dot4::<VNNI>(_mm512_setzero_si512(), w, xv) };
+            *a = unsafe { dot4::<VNNI>(_mm512_setzero_si512(), *u, xv) };
         }
     }
     a
@@ -1025,7 +1055,9 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool, const STREAM: u8>(
                 }
             }
             // SAFETY: group j's activation codes exist (one row, group-major).
-            let dots = unsafe { gemv_dots::<C, VNNI>(&this, x.codes.as_ptr().add(j * GROUP)) };
+            let dots = unsafe {
+                gemv_dots::<C, VNNI>(&gemv_lanes::<C>(&this), x.codes.as_ptr().add(j * GROUP))
+            };
             if j > 1 {
                 // SAFETY: group j - 2 exists.
                 unsafe { summed.finish::<C>(x, &mut acc) };
@@ -1078,6 +1110,78 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool, const STREAM: u8>(
     unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
 }
 
+/// [`gemv_dense_tile`] for a small batch: all `MR` activation rows (2 to [`SMALL_BATCH`]) at
+/// once. Each group's codes are loaded and unpacked once and multiplied by every row's
+/// activations without transposing them, so a batch of 2 to 4 costs far less than as many gemvs
+/// (the transposing loop of [`int_rows`] ran q4 at M = 2 slower than two gemvs). Writes columns
+/// `col..col + 16` of every row of `out` (`MR x n`). The next tile is streamed to `stream_to` as
+/// in gemv (here a run-time choice: this loop is longer, so the branch costs less).
+///
+/// # Safety
+/// As [`gemv_dense_tile`]; `gemv_direct::<C>()`; `x.m == MR`; `out` is `MR x n` with
+/// `col + 16 <= n`.
+#[inline(always)]
+unsafe fn gemv_rows_tile<C: Codec, const VNNI: bool, const MR: usize>(
+    w: &WeightView,
+    x: &Acts,
+    row0: usize,
+    stream_to: Option<PrefetchTo>,
+    out: &mut [f32],
+    n: usize,
+    col: usize,
+) {
+    let groups = w.k().div_ceil(GROUP);
+    let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
+    let base = w.bytes().as_ptr();
+    let len = w.bytes().len();
+    let start = w.row_start(row0);
+    let tile_bytes = w.row_start(row0 + INT_ROWS) - start;
+    let group_step = INT_ROWS * block_bytes / C::GROUPS_PER_BLOCK;
+    let group_lines = group_step.div_ceil(64);
+    let mut next = base.wrapping_add((start + tile_bytes).min(len));
+    // SAFETY: the 16 rows exist and are dense.
+    let mut ptrs = unsafe { Strided16::dense_rows(w, row0) };
+    let mut acc = [_mm512_setzero_ps(); MR];
+    let mut in_block = C::GROUPS_PER_BLOCK.min(groups);
+    let mut g = 0;
+    // SAFETY: block 0 of every row is stored and holds `in_block` groups.
+    let mut head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
+    for j in 0..groups {
+        if let Some(to) = stream_to {
+            prefetch_lines(next, group_lines, to);
+            next = next.wrapping_add(group_step);
+        }
+        // SAFETY: group j's plane lies in the rows' current block.
+        let lanes = unsafe { gemv_lanes::<C>(&gemv_load::<C>(&ptrs, planes_at::<C>(in_block, g))) };
+        // SAFETY: register arithmetic.
+        let (mw, mult) = unsafe { group_min_mult::<C>(&head, g) };
+        let sw = head.sw;
+        for (a, acc) in acc.iter_mut().enumerate() {
+            let at = j * MR + a;
+            // SAFETY: (group j, row a) exists in the group-major activations.
+            unsafe {
+                let dots = gemv_dots::<C, VNNI>(&lanes, x.codes.as_ptr().add(at * GROUP));
+                float_step::<C>(sum_rows::<C>(&dots), sw, mw, mult, x, at, acc);
+            }
+        }
+        if j + 1 < groups {
+            g += 1;
+            if g == in_block {
+                ptrs.next_block(block_bytes);
+                g = 0;
+                in_block = C::GROUPS_PER_BLOCK.min(groups - (j + 1));
+                // SAFETY: group j + 1 starts the rows' next block, which is stored.
+                head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
+            }
+        }
+    }
+    for (a, acc) in acc.iter().enumerate() {
+        let at = a * n + col;
+        // SAFETY: `out` holds row a's 16 outputs from `col`.
+        unsafe { _mm512_storeu_ps(out[at..at + INT_ROWS].as_mut_ptr(), *acc) };
+    }
+}
+
 #[inline(always)]
 unsafe fn int_rows<C: Codec, const VNNI: bool>(
     w: &WeightView,
@@ -1126,6 +1230,27 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
                 Some(PrefetchTo::L1) => tiles!(Some(PrefetchTo::L1)),
                 Some(PrefetchTo::L1NonTemporal) => tiles!(Some(PrefetchTo::L1NonTemporal)),
                 Some(PrefetchTo::L2) => tiles!(Some(PrefetchTo::L2)),
+            }
+        }
+    }
+    if (2..=SMALL_BATCH).contains(&m_count) && gemv_direct::<C>() && !w.is_sparse() {
+        // A small batch on a dense tensor: whole 16-row tiles take the gemv-style kernel for all
+        // its activation rows at once.
+        start = n / INT_ROWS * INT_ROWS;
+        if start > 0 {
+            let tile_bytes = w.row_start(rows.start + INT_ROWS) - w.row_start(rows.start);
+            let to = gemv_stream_to(w, tile_bytes);
+            for tile in (0..start).step_by(INT_ROWS) {
+                let row0 = rows.start + tile;
+                // SAFETY (each arm): rows row0..row0 + 16 exist and are dense; `m_count`
+                // activation rows exist; `out` is m_count x n.
+                unsafe {
+                    match m_count {
+                        2 => gemv_rows_tile::<C, VNNI, 2>(w, &x, row0, to, out, n, tile),
+                        3 => gemv_rows_tile::<C, VNNI, 3>(w, &x, row0, to, out, n, tile),
+                        _ => gemv_rows_tile::<C, VNNI, 4>(w, &x, row0, to, out, n, tile),
+                    }
+                }
             }
         }
     }
