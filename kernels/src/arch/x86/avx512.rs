@@ -928,6 +928,39 @@ const fn stream_of(code: u8) -> Option<PrefetchTo> {
     }
 }
 
+/// The stretch of the tensor after a 16-row dense tile (the next tile's bytes), prefetched evenly
+/// over the tile's groups: each group takes the tile bytes one group holds (a compile-time count
+/// of lines, so no loop and no clamp: a prefetch past the tensor reads nothing). A per-group loop
+/// over a computed count cost q4 gemv in cache ~30 instructions per group.
+struct TileStream {
+    next: *const u8,
+    group_step: usize,
+    group_lines: usize,
+}
+
+impl TileStream {
+    /// For the tile of dense rows `row0..row0 + 16` of `w`.
+    #[inline(always)]
+    fn new<C: Codec>(w: &WeightView, row0: usize) -> Self {
+        let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
+        let group_step = INT_ROWS * block_bytes / C::GROUPS_PER_BLOCK;
+        let end = w.row_start(row0 + INT_ROWS).min(w.bytes().len());
+        TileStream {
+            // `wrapping_add` forms no reference.
+            next: w.bytes().as_ptr().wrapping_add(end),
+            group_step,
+            group_lines: group_step.div_ceil(64),
+        }
+    }
+
+    /// Prefetches one group's share into `to`.
+    #[inline(always)]
+    fn step(&mut self, to: PrefetchTo) {
+        prefetch_lines(self.next, self.group_lines, to);
+        self.next = self.next.wrapping_add(self.group_step);
+    }
+}
+
 /// gemv (one activation row) on 16 consecutive rows `row0..row0 + 16` of a dense tensor, into
 /// `out[0..16]`. Block `b` of row `r` is at a fixed stride (`row0 + r` times the row bytes, plus
 /// `b` times the block bytes: only a row's last block can be short), so no per-row cursor is
@@ -952,16 +985,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool, const STREAM: u8>(
     let blocks = TileCursor::<INT_ROWS>::blocks_per_row(w);
     let groups = w.k().div_ceil(GROUP);
     let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
-    let base = w.bytes().as_ptr();
-    let len = w.bytes().len();
-    let start = w.row_start(row0);
-    // The next tile's stretch, prefetched evenly over the groups: each group advances `next` by
-    // the tile bytes one group holds (a compile-time count of lines, so no loop and no clamp: a
-    // prefetch past the tensor reads nothing). A per-group loop over a computed count cost q4 in
-    // cache ~30 instructions per group.
-    let tile_bytes = w.row_start(row0 + INT_ROWS) - start;
-    let group_step = INT_ROWS * block_bytes / C::GROUPS_PER_BLOCK;
-    let group_lines = group_step.div_ceil(64);
+    let tile_bytes = w.row_start(row0 + INT_ROWS) - w.row_start(row0);
     // A tile larger than L1 (8-bit codes at K = 4096: 70 KB) has partly left L1 again when its
     // groups are reached: then each row's block is also prefetched a few lines ahead, once per
     // block (inside the group loop, this cost q4k in cache 15%: its registers and branch stayed
@@ -969,7 +993,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool, const STREAM: u8>(
     let row_prefetch = tile_bytes > GEMV_L1_TILE_BYTES;
     let stream_to = stream_of(STREAM);
     let row_lines = block_bytes.div_ceil(64);
-    let mut next = base.wrapping_add((start + tile_bytes).min(len));
+    let mut next = TileStream::new::<C>(w, row0);
     let mut acc = _mm512_setzero_ps();
     // SAFETY: the 16 rows exist and are dense.
     let mut ptrs = unsafe { Strided16::dense_rows(w, row0) };
@@ -1025,8 +1049,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool, const STREAM: u8>(
             // The next tile's lines for this group (spread over the groups: a block's worth at
             // once overran the miss buffers and halved q4k from DRAM).
             if let Some(to) = stream_to {
-                prefetch_lines(next, group_lines, to);
-                next = next.wrapping_add(group_step);
+                next.step(to);
             }
             let this = if ahead {
                 codes
@@ -1095,8 +1118,7 @@ unsafe fn gemv_dense_tile<C: Codec, const VNNI: bool, const STREAM: u8>(
             }
             for g in 0..in_block {
                 if let Some(to) = stream_to {
-                    prefetch_lines(next, group_lines, to);
-                    next = next.wrapping_add(group_step);
+                    next.step(to);
                 }
                 // SAFETY: every row's block holds group g; one activation row exists.
                 unsafe {
@@ -1132,13 +1154,7 @@ unsafe fn gemv_rows_tile<C: Codec, const VNNI: bool, const MR: usize>(
 ) {
     let groups = w.k().div_ceil(GROUP);
     let block_bytes = C::HEADER + C::GROUPS_PER_BLOCK * C::GROUP_BYTES;
-    let base = w.bytes().as_ptr();
-    let len = w.bytes().len();
-    let start = w.row_start(row0);
-    let tile_bytes = w.row_start(row0 + INT_ROWS) - start;
-    let group_step = INT_ROWS * block_bytes / C::GROUPS_PER_BLOCK;
-    let group_lines = group_step.div_ceil(64);
-    let mut next = base.wrapping_add((start + tile_bytes).min(len));
+    let mut next = TileStream::new::<C>(w, row0);
     // SAFETY: the 16 rows exist and are dense.
     let mut ptrs = unsafe { Strided16::dense_rows(w, row0) };
     let mut acc = [_mm512_setzero_ps(); MR];
@@ -1148,8 +1164,7 @@ unsafe fn gemv_rows_tile<C: Codec, const VNNI: bool, const MR: usize>(
     let mut head = unsafe { tile_head::<C, _>(&ptrs, u16::MAX as u32, in_block) };
     for j in 0..groups {
         if let Some(to) = stream_to {
-            prefetch_lines(next, group_lines, to);
-            next = next.wrapping_add(group_step);
+            next.step(to);
         }
         // SAFETY: group j's plane lies in the rows' current block.
         let lanes = unsafe { gemv_lanes::<C>(&gemv_load::<C>(&ptrs, planes_at::<C>(in_block, g))) };
