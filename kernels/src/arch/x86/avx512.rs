@@ -1215,9 +1215,11 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
     let blocks = TileCursor::<INT_ROWS>::blocks_per_row(w);
     let x = Acts::new(xq, C::OFFSET);
     let mut start = 0;
-    if m_count == 1 && !w.is_sparse() {
-        // gemv on a dense tensor: whole 16-row tiles take the strided kernel, the rest the
-        // general loop below.
+    let small_batch = (2..=SMALL_BATCH).contains(&m_count) && gemv_direct::<C>();
+    if (m_count == 1 || small_batch) && !w.is_sparse() {
+        // gemv, or a small batch, on a dense tensor: whole 16-row tiles take the strided kernels
+        // (the small batch's for all its activation rows at once), the rest the general loop
+        // below.
         start = n / INT_ROWS * INT_ROWS;
         macro_rules! tiles {
             ($to:expr) => {
@@ -1240,31 +1242,25 @@ unsafe fn int_rows<C: Codec, const VNNI: bool>(
             let to = gemv_stream_to(w, tile_bytes);
             #[cfg(test)]
             let to = tests::STREAM_OVERRIDE.with(|o| o.get()).unwrap_or(to);
-            match to {
-                None => tiles!(None),
-                Some(PrefetchTo::L1) => tiles!(Some(PrefetchTo::L1)),
-                Some(PrefetchTo::L1NonTemporal) => tiles!(Some(PrefetchTo::L1NonTemporal)),
-                Some(PrefetchTo::L2) => tiles!(Some(PrefetchTo::L2)),
-            }
-        }
-    }
-    if (2..=SMALL_BATCH).contains(&m_count) && gemv_direct::<C>() && !w.is_sparse() {
-        // A small batch on a dense tensor: whole 16-row tiles take the gemv-style kernel for all
-        // its activation rows at once.
-        start = n / INT_ROWS * INT_ROWS;
-        if start > 0 {
-            let tile_bytes = w.row_start(rows.start + INT_ROWS) - w.row_start(rows.start);
-            let to = gemv_stream_to(w, tile_bytes);
-            for tile in (0..start).step_by(INT_ROWS) {
-                let row0 = rows.start + tile;
-                // SAFETY (each arm): rows row0..row0 + 16 exist and are dense; `m_count`
-                // activation rows exist; `out` is m_count x n.
-                unsafe {
-                    match m_count {
-                        2 => gemv_rows_tile::<C, VNNI, 2>(w, &x, row0, to, out, n, tile),
-                        3 => gemv_rows_tile::<C, VNNI, 3>(w, &x, row0, to, out, n, tile),
-                        _ => gemv_rows_tile::<C, VNNI, 4>(w, &x, row0, to, out, n, tile),
+            if small_batch {
+                for tile in (0..start).step_by(INT_ROWS) {
+                    let row0 = rows.start + tile;
+                    // SAFETY (each arm): rows row0..row0 + 16 exist and are dense; `m_count`
+                    // activation rows exist; `out` is m_count x n.
+                    unsafe {
+                        match m_count {
+                            2 => gemv_rows_tile::<C, VNNI, 2>(w, &x, row0, to, out, n, tile),
+                            3 => gemv_rows_tile::<C, VNNI, 3>(w, &x, row0, to, out, n, tile),
+                            _ => gemv_rows_tile::<C, VNNI, 4>(w, &x, row0, to, out, n, tile),
+                        }
                     }
+                }
+            } else {
+                match to {
+                    None => tiles!(None),
+                    Some(PrefetchTo::L1) => tiles!(Some(PrefetchTo::L1)),
+                    Some(PrefetchTo::L1NonTemporal) => tiles!(Some(PrefetchTo::L1NonTemporal)),
+                    Some(PrefetchTo::L2) => tiles!(Some(PrefetchTo::L2)),
                 }
             }
         }
